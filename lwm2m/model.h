@@ -65,6 +65,24 @@ enum ls_rc lwm2m_model_load_dir(struct lwm2m_model *m, const char *dir,
                                 struct ls_error *err) LS_MUST_CHECK;
 
 /*
+ * lwm2m_model_load_buffer -- loads DDF XML held in memory (an upload, a
+ * fuzzer input).  buf, len are borrowed for the call; name only labels
+ * errors ("<name>:<line>: ...").  Added after the first draft of this header.
+ *
+ * The document must have an <LWM2M> root; objects whose ObjectType is not
+ * "MODefinition" (reusable-resource lists) are skipped.  A document type
+ * declaration is refused, and no entity or external resource is ever
+ * fetched or expanded.  Limits: LWM2M_MODEL_MAX_FILE bytes, 256 objects per
+ * document, 4096 resources per object.  A document that fails to parse
+ * adds no object.  Returns LS_OK, LS_EPROTO (malformed or not a
+ * DDF), LS_ENOMEM (allocation or limit).
+ */
+#define LWM2M_MODEL_MAX_FILE (4u << 20)
+enum ls_rc lwm2m_model_load_buffer(struct lwm2m_model *m, const char *buf,
+                                   size_t len, const char *name,
+                                   struct ls_error *err) LS_MUST_CHECK;
+
+/*
  * lwm2m_model_object -- the definition of object id at version, or at the
  * newest version known when version is NULL.  Borrowed: valid until the
  * model is freed or loads more files.
