@@ -88,7 +88,9 @@ ls_error_prefix(struct ls_error *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Truncation is accepted: the message keeps its start, the context. */
+    if (snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old) < 0)
+        err->msg[0] = '\0';
 }
 
 static inline void ls_error_clear(struct ls_error *err)

@@ -1,0 +1,474 @@
+/*
+ * runtime/config.c -- daemon configuration from flags and environment
+ *
+ * One static table describes every option (flag, env var, argument name,
+ * kind, which daemons have it, defaults); parsing, validation, --help and
+ * the debug log line are all driven from it, so they cannot disagree.
+ * getopt_long was rejected: it accepts unique prefixes ("--mast"), prints
+ * its own multi-line errors and keeps global state that tests must reset.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "runtime/config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef LODESTAR_VERSION
+#error "LODESTAR_VERSION must be set by runtime/meson.build"
+#endif
+#ifndef RUNTIME_CONFIG_STATIC_DIR
+#error "RUNTIME_CONFIG_STATIC_DIR must be set by runtime/meson.build"
+#endif
+
+extern char **environ;
+
+enum opt_id {
+    OPT_DB, OPT_COAP, OPT_COAPS, OPT_HTTP, OPT_STATIC, OPT_MASTER_KEY,
+    OPT_ADMIN_TOKEN, OPT_MODELS, OPT_LOG_LEVEL, OPT_CA_FILE, OPT_METRICS,
+    OPT_COUNT
+};
+
+enum opt_kind { KIND_STRING, KIND_ADDR, KIND_DIR, KIND_FILE, KIND_LEVEL, KIND_KEY };
+
+#define FOR_SERVER    (1u << RUNTIME_CONFIG_SERVER)
+#define FOR_BOOTSTRAP (1u << RUNTIME_CONFIG_BOOTSTRAP)
+#define FOR_BOTH      (FOR_SERVER | FOR_BOOTSTRAP)
+
+struct opt {
+    const char *flag;           /* "--db" */
+    const char *env;            /* "LODESTAR_DB" */
+    const char *arg;            /* argument name in --help */
+    enum opt_kind kind;
+    unsigned daemons;           /* FOR_* mask */
+    const char *def[2];         /* default per daemon; NULL = none */
+    const char *help;           /* one line for --help */
+};
+
+static const struct opt opts[OPT_COUNT] = {
+    [OPT_DB] = { "--db", "LODESTAR_DB", "CONNINFO", KIND_STRING, FOR_BOTH,
+        { "dbname=lodestar", "dbname=lodestar" },
+        "PostgreSQL connection string (libpq keyword=value or URI)" },
+    [OPT_COAP] = { "--coap", "LODESTAR_COAP", "HOST:PORT", KIND_ADDR, FOR_BOTH,
+        { "[::]:5683", "[::]:5783" }, "CoAP (UDP, no security) listen address" },
+    [OPT_COAPS] = { "--coaps", "LODESTAR_COAPS", "HOST:PORT", KIND_ADDR, FOR_BOTH,
+        { "[::]:5684", "[::]:5784" }, "CoAPS (DTLS) listen address" },
+    [OPT_HTTP] = { "--http", "LODESTAR_HTTP", "HOST:PORT", KIND_ADDR, FOR_SERVER,
+        { "127.0.0.1:8080", NULL }, "HTTP API and dashboard listen address (port 0: pick one)" },
+    [OPT_STATIC] = { "--static", "LODESTAR_STATIC", "DIR", KIND_DIR, FOR_SERVER,
+        { RUNTIME_CONFIG_STATIC_DIR, NULL }, "directory of the browser dashboard served at /" },
+    [OPT_MASTER_KEY] = { "--master-key", "LODESTAR_MASTER_KEY", "HEX64", KIND_KEY, FOR_BOTH,
+        { NULL, NULL }, "32-byte key (64 hex digits) that encrypts stored secrets; required" },
+    [OPT_ADMIN_TOKEN] = { "--admin-token", "LODESTAR_ADMIN_TOKEN", "TOKEN", KIND_STRING,
+        FOR_SERVER, { NULL, NULL }, "ensure an admin API token with this secret exists" },
+    [OPT_MODELS] = { "--models", "LODESTAR_MODELS", "DIR", KIND_DIR, FOR_BOTH,
+        { NULL, NULL }, "directory of extra DDF XML object models" },
+    [OPT_LOG_LEVEL] = { "--log-level", "LODESTAR_LOG_LEVEL", "LEVEL", KIND_LEVEL, FOR_BOTH,
+        { "info", "info" }, "error, warn, info or debug" },
+    [OPT_CA_FILE] = { "--ca-file", "LODESTAR_CA_FILE", "FILE", KIND_FILE, FOR_BOTH,
+        { NULL, NULL }, "CA bundle (PEM) for X.509 device certificates" },
+    [OPT_METRICS] = { "--metrics", "LODESTAR_METRICS", "HOST:PORT", KIND_ADDR, FOR_BOOTSTRAP,
+        { NULL, NULL }, "Prometheus /metrics listen address (port 0: pick one)" },
+};
+
+enum source { SRC_NONE, SRC_FLAG, SRC_ENV, SRC_DEFAULT };
+
+/* The raw text of every option and where it came from, before validation. */
+struct raw {
+    const char *val[OPT_COUNT];
+    enum source src[OPT_COUNT];
+};
+
+const char *runtime_config_program(enum runtime_config_daemon daemon)
+{
+    return daemon == RUNTIME_CONFIG_BOOTSTRAP ? "lodestar-bootstrap" : "lodestar-server";
+}
+
+const char *runtime_config_version(void)
+{
+    return LODESTAR_VERSION;
+}
+
+static bool has_opt(enum runtime_config_daemon daemon, const struct opt *o)
+{
+    return (o->daemons & (1u << daemon)) != 0;
+}
+
+static const struct opt *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++)
+        if (strlen(opts[i].flag) == len && memcmp(opts[i].flag, name, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static const char *env_lookup(char *const envp[], const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* --help and --version win over every error, so look for them first. */
+static bool find_action(int argc, char *const argv[], enum runtime_config_action *action)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *action = RUNTIME_CONFIG_HELP;
+            return true;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            *action = RUNTIME_CONFIG_VERSION;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Collects flag values from argv into raw; each failure names the flag. */
+static enum ls_rc scan_argv(enum runtime_config_daemon daemon, int argc, char *const argv[],
+                            struct raw *raw, struct ls_error *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+            return ls_error_set(err, LS_EINVAL, "\"%s\": unexpected argument (see --help)", a);
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const struct opt *o = find_flag(a, nlen);
+        if (!o)
+            return ls_error_set(err, LS_EINVAL, "%.*s: unknown flag (see --help)", (int)nlen, a);
+        if (!has_opt(daemon, o))
+            return ls_error_set(err, LS_EINVAL, "%s: not a %s flag (see --help)", o->flag,
+                                runtime_config_program(daemon));
+        const char *v;
+        if (eq) {
+            v = eq + 1;
+        } else {
+            /* "--db --coap x" is a forgotten value, not a conninfo "--coap". */
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+                return ls_error_set(err, LS_EINVAL, "%s: missing value (%s)", o->flag, o->arg);
+            v = argv[++i];
+        }
+        if (v[0] == '\0')
+            return ls_error_set(err, LS_EINVAL, "%s: empty value (%s)", o->flag, o->arg);
+        raw->val[o - opts] = v;
+        raw->src[o - opts] = SRC_FLAG;
+    }
+    return LS_OK;
+}
+
+/* Fills what argv left unset from the environment, then from defaults. */
+static void fill_env_and_defaults(enum runtime_config_daemon daemon, char *const envp[],
+                                  struct raw *raw)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        if (!has_opt(daemon, &opts[i]) || raw->src[i] != SRC_NONE)
+            continue;
+        const char *v = env_lookup(envp, opts[i].env);
+        if (v && v[0]) {
+            raw->val[i] = v;
+            raw->src[i] = SRC_ENV;
+        } else if (opts[i].def[daemon]) {
+            raw->val[i] = opts[i].def[daemon];
+            raw->src[i] = SRC_DEFAULT;
+        }
+    }
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (unsigned char)tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Never echoes the text: even a wrong key may be a real key mistyped. */
+static enum ls_rc parse_key(const char *text, uint8_t key[RUNTIME_CONFIG_MASTER_KEY_LEN],
+                            struct ls_error *err)
+{
+    size_t n = strlen(text);
+    if (n != 2 * RUNTIME_CONFIG_MASTER_KEY_LEN)
+        return ls_error_set(err, LS_EINVAL,
+                            "must be exactly 64 hex digits (32 bytes), got %zu characters; "
+                            "make one with: openssl rand -hex 32", n);
+    for (size_t i = 0; i < RUNTIME_CONFIG_MASTER_KEY_LEN; i++) {
+        int hi = hexval((unsigned char)text[2 * i]), lo = hexval((unsigned char)text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            explicit_bzero(key, RUNTIME_CONFIG_MASTER_KEY_LEN);
+            return ls_error_set(err, LS_EINVAL,
+                                "must be exactly 64 hex digits, found a non-hex character");
+        }
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return LS_OK;
+}
+
+static enum ls_rc check_path(const char *path, bool want_dir, struct ls_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ls_error_set(err, LS_EINVAL, "\"%s\" does not exist", path);
+    if (want_dir && !S_ISDIR(st.st_mode))
+        return ls_error_set(err, LS_EINVAL, "\"%s\" is not a directory", path);
+    if (!want_dir && !S_ISREG(st.st_mode))
+        return ls_error_set(err, LS_EINVAL, "\"%s\" is not a regular file", path);
+    if (access(path, want_dir ? R_OK | X_OK : R_OK) != 0)
+        return ls_error_set(err, LS_EINVAL, "\"%s\" is not readable", path);
+    return LS_OK;
+}
+
+static struct runtime_config_addr *addr_field(struct runtime_config *cfg, enum opt_id id)
+{
+    switch (id) {
+    case OPT_COAP: return &cfg->coap;
+    case OPT_COAPS: return &cfg->coaps;
+    case OPT_HTTP: return &cfg->http;
+    case OPT_METRICS: return &cfg->metrics;
+    default: return NULL;
+    }
+}
+
+static void store_string(struct runtime_config *cfg, enum opt_id id, const char *v)
+{
+    switch (id) {
+    case OPT_DB: cfg->db = v; break;
+    case OPT_STATIC: cfg->static_dir = v; break;
+    case OPT_ADMIN_TOKEN: cfg->admin_token = v; break;
+    case OPT_MODELS: cfg->models_dir = v; break;
+    case OPT_CA_FILE: cfg->ca_file = v; break;
+    default: break;
+    }
+}
+
+/* Validates one present option and stores it in cfg. */
+static enum ls_rc apply(struct runtime_config *cfg, enum opt_id id, const char *v,
+                        struct ls_error *err)
+{
+    const struct opt *o = &opts[id];
+    switch (o->kind) {
+    case KIND_ADDR: {
+        struct runtime_config_addr *a = addr_field(cfg, id);
+        a->text = v;
+        return runtime_addr_parse(v, &a->addr, err);
+    }
+    case KIND_LEVEL:
+        if (!ls_log_level_parse(v, &cfg->log_level))
+            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a log level (error, warn, info, "
+                                "debug)", v);
+        return LS_OK;
+    case KIND_KEY:
+        return parse_key(v, cfg->master_key, err);
+    case KIND_DIR:
+    case KIND_FILE: {
+        enum ls_rc rc = check_path(v, o->kind == KIND_DIR, err);
+        if (rc == LS_OK)
+            store_string(cfg, id, v);
+        return rc;
+    }
+    case KIND_STRING:
+        store_string(cfg, id, v);
+        return LS_OK;
+    }
+    return LS_OK;
+}
+
+/* Validates every option in table order; the first failure is reported
+ * as "<flag>: <what is wrong>", plus where the value came from if not argv. */
+static enum ls_rc validate(struct runtime_config *cfg, const struct raw *raw,
+                           struct ls_error *err)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const struct opt *o = &opts[i];
+        if (!has_opt(cfg->daemon, o))
+            continue;
+        if (!raw->val[i]) {
+            if (o->kind == KIND_KEY)
+                return ls_error_set(err, LS_EINVAL, "%s: required; make one with: "
+                                    "openssl rand -hex 32", o->flag);
+            continue;
+        }
+        /* A default path is not checked: the compiled-in static/ may be
+         * absent (an empty directory is not in git), and refusing to start
+         * over a dashboard nobody asked for would be worse than a 404. */
+        if (raw->src[i] == SRC_DEFAULT && (o->kind == KIND_DIR || o->kind == KIND_FILE)) {
+            store_string(cfg, (enum opt_id)i, raw->val[i]);
+            continue;
+        }
+        struct ls_error e = { 0 };
+        if (apply(cfg, (enum opt_id)i, raw->val[i], &e) != LS_OK) {
+            const char *from = raw->src[i] == SRC_ENV ? " (from " : "";
+            return ls_error_set(err, LS_EINVAL, "%s: %s%s%s%s", o->flag, e.msg, from,
+                                raw->src[i] == SRC_ENV ? o->env : "",
+                                raw->src[i] == SRC_ENV ? ")" : "");
+        }
+    }
+    return LS_OK;
+}
+
+enum ls_rc runtime_config_parse(struct runtime_config *cfg,
+                                enum runtime_config_daemon daemon,
+                                int argc, char *const argv[],
+                                char *const envp[],
+                                enum runtime_config_action *action,
+                                struct ls_error *err)
+{
+    struct raw raw = { 0 };
+    enum ls_rc rc;
+
+    memset(cfg, 0, sizeof *cfg);
+    cfg->daemon = daemon;
+    cfg->log_level = LS_LOG_INFO;
+    *action = RUNTIME_CONFIG_RUN;
+    if (find_action(argc, argv, action))
+        return LS_OK;
+    rc = scan_argv(daemon, argc, argv, &raw, err);
+    if (rc != LS_OK)
+        goto out;
+    fill_env_and_defaults(daemon, envp ? envp : environ, &raw);
+    rc = validate(cfg, &raw, err);
+out:
+    if (rc != LS_OK)
+        runtime_config_clear(cfg);
+    return rc;
+}
+
+void runtime_config_help(FILE *out, enum runtime_config_daemon daemon)
+{
+    const char *prog = runtime_config_program(daemon);
+    fprintf(out, "Usage: %s [OPTION]...\n", prog);
+    fprintf(out, "%s\n\n", daemon == RUNTIME_CONFIG_SERVER
+            ? "Lodestar LwM2M Server with its HTTP API."
+            : "Lodestar LwM2M Bootstrap-Server.");
+    fprintf(out, "Every option can also be set by its environment variable; the flag wins.\n"
+                 "Both \"--flag value\" and \"--flag=value\" work.  HOST:PORT is [v6]:port,\n"
+                 "v4:port or name:port; port 0 picks a free port and logs it.\n\n");
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const struct opt *o = &opts[i];
+        if (!has_opt(daemon, o))
+            continue;
+        char head[48];
+        snprintf(head, sizeof head, "%s %s", o->flag, o->arg);
+        fprintf(out, "  %-24s %s\n", head, o->help);
+        /* Defaults come from the table, and the key has none: nothing secret
+         * can appear here. */
+        if (o->def[daemon])
+            fprintf(out, "  %-24s env %s, default \"%s\"\n", "", o->env, o->def[daemon]);
+        else if (o->kind == KIND_KEY)
+            fprintf(out, "  %-24s env %s (preferred: flags show in ps), no default\n", "",
+                    o->env);
+        else
+            fprintf(out, "  %-24s env %s, default: none\n", "", o->env);
+    }
+    fprintf(out, "  %-24s %s\n", "--help", "print this help and exit");
+    fprintf(out, "  %-24s %s\n", "--version", "print the version and exit");
+    fprintf(out, "\nExit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, "
+                 "2 on a bad option.\n");
+}
+
+void runtime_config_clear(struct runtime_config *cfg)
+{
+    if (cfg)
+        explicit_bzero(cfg->master_key, sizeof cfg->master_key);
+}
+
+/* Bounded appender for the redaction; cuts silently at cap - 1. */
+struct outbuf {
+    char *buf;
+    size_t len, cap;
+};
+
+static void out_put(struct outbuf *o, const char *s, size_t n)
+{
+    size_t room = o->cap - 1 - o->len;
+    if (n > room)
+        n = room;
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+/* Skips a keyword/value or URI-query value starting at q. */
+static const char *skip_value(const char *q)
+{
+    if (*q == '\'') {
+        for (q++; *q && *q != '\''; q++)
+            if (*q == '\\' && q[1])
+                q++;
+        return *q ? q + 1 : q;
+    }
+    return q + strcspn(q, " \t\r\n&");
+}
+
+/* Copies a URI prefix up to its userinfo password, which becomes ***.
+ * Returns where the generic scan should continue. */
+static const char *redact_userinfo(const char *ci, struct outbuf *o)
+{
+    if (strncmp(ci, "postgresql://", 13) != 0 && strncmp(ci, "postgres://", 11) != 0)
+        return ci;
+    const char *auth = strstr(ci, "://") + 3;
+    size_t alen = strcspn(auth, "/?");
+    const char *at = memrchr(auth, '@', alen);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return ci;
+    out_put(o, ci, (size_t)(colon + 1 - ci));
+    out_put(o, "***", 3);
+    return at;
+}
+
+char *runtime_config_redact_conninfo(const char *conninfo, char *buf, size_t cap)
+{
+    struct outbuf o = { buf, 0, cap };
+    buf[0] = '\0';
+    if (!conninfo)
+        return buf;
+    const char *p = redact_userinfo(conninfo, &o);
+    while (*p) {
+        bool boundary = p == conninfo || strchr(" \t?&", p[-1]) != NULL;
+        if (boundary && strncasecmp(p, "password", 8) == 0) {
+            const char *q = p + 8;
+            q += strspn(q, " \t");
+            if (*q == '=') {
+                q++;
+                q += strspn(q, " \t");
+                out_put(&o, p, (size_t)(q - p));
+                out_put(&o, "***", 3);
+                p = skip_value(q);
+                continue;
+            }
+        }
+        out_put(&o, p++, 1);
+    }
+    return buf;
+}
+
+static const char *addr_text(const struct runtime_config_addr *a)
+{
+    return a->text ? a->text : "-";
+}
+
+void runtime_config_log(const struct runtime_config *cfg)
+{
+    if (!ls_log_enabled(LS_LOG_DEBUG))
+        return;
+    char db[512];
+    runtime_config_redact_conninfo(cfg->db, db, sizeof db);
+    /* The master key is required, so a parsed config always has one: say
+     * "set" and nothing else about it. */
+    ls_log_debug("config", "daemon=%s version=%s db=\"%s\" coap=%s coaps=%s http=%s "
+                 "metrics=%s static=%s models=%s ca_file=%s log_level=%s master_key=set "
+                 "admin_token=%s",
+                 runtime_config_program(cfg->daemon), LODESTAR_VERSION, db,
+                 addr_text(&cfg->coap), addr_text(&cfg->coaps), addr_text(&cfg->http),
+                 addr_text(&cfg->metrics), cfg->static_dir ? cfg->static_dir : "-",
+                 cfg->models_dir ? cfg->models_dir : "-", cfg->ca_file ? cfg->ca_file : "-",
+                 ls_log_level_name(cfg->log_level), cfg->admin_token ? "set" : "unset");
+}

@@ -1,0 +1,136 @@
+/*
+ * runtime/config.h -- daemon configuration from flags and environment
+ *
+ * Implements the flag table of docs/ARCHITECTURE.md ("Fixed interface")
+ * exactly: every flag has an environment variable, the flag wins, both
+ * "--flag value" and "--flag=value" work, and each daemon accepts only its
+ * own flags.  Validation happens here, once, so that a bad value stops the
+ * daemon before it touches the database: runtime_config_parse fills
+ * err->msg with one line that names the flag, e.g.
+ *
+ *   --coap: "abc" is not HOST:PORT
+ *   --master-key: required; make one with: openssl rand -hex 32
+ *
+ * and the daemon prints "<program>: <msg>" and exits 2.
+ *
+ * The master key is held only as 32 bytes; the hex text is never copied,
+ * printed, logged or shown as a --help default.  The admin token and any
+ * password inside --db are never logged either (runtime_config_log redacts).
+ *
+ * --static defaults to RUNTIME_CONFIG_STATIC_DIR, a compile-time define set
+ * by runtime/meson.build to <source root>/static: the tree is the install
+ * until packaging sets it to the packaged location.  Paths given by flag or
+ * environment must exist (directories for --static/--models, a readable
+ * regular file for --ca-file); the compiled-in default is not checked.
+ *
+ * Empty environment variables count as unset (docker-compose and systemd
+ * files often carry "LODESTAR_MODELS=" placeholders); an empty flag value
+ * is an error.
+ *
+ * INTERFACE ROUTINES
+ *   runtime_config_parse   argv + environment -> struct runtime_config
+ *   runtime_config_help    the --help text of one daemon
+ *   runtime_config_log     one debug line describing the config, no secrets
+ *   runtime_config_clear   wipe the key material
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef LODESTAR_RUNTIME_CONFIG_H
+#define LODESTAR_RUNTIME_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "runtime/addr.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define RUNTIME_CONFIG_MASTER_KEY_LEN 32 /* bytes; 64 hex digits on input */
+
+enum runtime_config_daemon {
+    RUNTIME_CONFIG_SERVER,      /* lodestar-server */
+    RUNTIME_CONFIG_BOOTSTRAP,   /* lodestar-bootstrap */
+};
+
+/* What main() should do after a successful parse. */
+enum runtime_config_action {
+    RUNTIME_CONFIG_RUN,
+    RUNTIME_CONFIG_HELP,        /* --help / -h: print runtime_config_help, exit 0 */
+    RUNTIME_CONFIG_VERSION,     /* --version: print "<program> <version>", exit 0 */
+};
+
+/* A listen address: the text as given (for messages) and its parse. */
+struct runtime_config_addr {
+    const char *text;           /* borrowed (argv, environ or a literal); NULL = unset */
+    struct runtime_addr addr;   /* valid when text != NULL */
+};
+
+/*
+ * Every string is borrowed from argv, the environment or a static default
+ * and stays valid as long as those do (the life of the process for main's
+ * argv and environ).  NULL means "not configured".
+ */
+struct runtime_config {
+    enum runtime_config_daemon daemon;
+    const char *db;                         /* libpq conninfo; may hold a password */
+    struct runtime_config_addr coap;
+    struct runtime_config_addr coaps;
+    struct runtime_config_addr http;        /* server only */
+    struct runtime_config_addr metrics;     /* bootstrap only; text NULL = off */
+    const char *static_dir;                 /* server only; an existing directory */
+    const char *admin_token;                /* server only; secret, NULL = none */
+    const char *models_dir;                 /* existing directory or NULL */
+    const char *ca_file;                    /* readable regular file or NULL */
+    enum ls_log_level log_level;
+    uint8_t master_key[RUNTIME_CONFIG_MASTER_KEY_LEN]; /* secret */
+};
+
+/* "lodestar-server" or "lodestar-bootstrap". */
+const char *runtime_config_program(enum runtime_config_daemon daemon);
+
+/* The project version, e.g. "0.1.0" (from meson.build). */
+const char *runtime_config_version(void);
+
+/*
+ * runtime_config_parse -- build the configuration of one daemon.
+ *
+ * argc, argv   As main() got them; argv[0] is skipped.  Borrowed (see above).
+ * envp         NULL-terminated "NAME=value" array to read LODESTAR_* from;
+ *              NULL means the process environment.  Borrowed.
+ * cfg          Filled on success; on failure its key is wiped and the rest
+ *              is unspecified.
+ * action       What to do next (run, print help, print version).
+ * err          On failure err->msg is the one-line message naming the flag.
+ *
+ * Returns LS_OK or LS_EINVAL.  A --help or --version anywhere wins over
+ * other errors on the line, so "--help" always works.
+ */
+enum ls_rc runtime_config_parse(struct runtime_config *cfg,
+                                enum runtime_config_daemon daemon,
+                                int argc, char *const argv[],
+                                char *const envp[],
+                                enum runtime_config_action *action,
+                                struct ls_error *err) LS_MUST_CHECK;
+
+/* Writes the --help text of daemon to out: usage, then one entry per flag
+ * with its environment variable and default. */
+void runtime_config_help(FILE *out, enum runtime_config_daemon daemon);
+
+/* Logs event=config at debug level: addresses, directories, log level, the
+ * db conninfo with any password replaced by "***", master_key=set and
+ * admin_token=set|unset.  Never a secret. */
+void runtime_config_log(const struct runtime_config *cfg);
+
+/* Wipes the master key (explicit_bzero); safe to call twice. */
+void runtime_config_clear(struct runtime_config *cfg);
+
+/*
+ * runtime_config_redact_conninfo -- copy conninfo with passwords hidden.
+ *
+ * Handles keyword/value strings ("password=x", "password='a b'") and URIs
+ * ("postgresql://user:secret@host/db" and "?password=x").  buf/cap: the
+ * caller's buffer, always NUL-terminated.  Returns buf.
+ */
+char *runtime_config_redact_conninfo(const char *conninfo, char *buf, size_t cap);
+
+#endif /* LODESTAR_RUNTIME_CONFIG_H */

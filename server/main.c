@@ -1,0 +1,116 @@
+/*
+ * server/main.c -- lodestar-server: the LwM2M Server and its HTTP API
+ *
+ * Start-up: configuration (exit 2 on a bad value), wait for the database
+ * (retrying with backoff until it answers or SIGTERM/SIGINT), apply
+ * migrations (exit 1 if the database is newer than this binary), start the
+ * HTTP API, log event=started, run the event loop.  SIGTERM/SIGINT stop the
+ * loop; then the HTTP API stops accepting, finishes requests in progress,
+ * the store closes and the process exits 0 after logging event=stopped.
+ *
+ * CoAP endpoints are not opened yet: a socket nobody serves would make
+ * devices time out instead of getting "connection refused".
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "runtime/config.h"
+#include "runtime/daemon.h"
+#include "runtime/log.h"
+#include "runtime/loop.h"
+#include "store/store.h"
+#include "web/http.h"
+
+static enum ls_rc connect_db(void *arg, struct ls_error *err)
+{
+    return store_connect(arg, err);
+}
+
+static void on_signal(struct runtime_loop *loop, int signo, void *arg)
+{
+    ls_log_info("stopping", "signal=%s", sigabbrev_np(signo));
+    runtime_loop_stop(loop);
+}
+
+/* Waits for the database and migrates it.  Returns -1 to go on, or the
+ * exit status. */
+static int prepare_db(struct store *store)
+{
+    struct ls_error err = { 0 };
+    int signo, applied = 0;
+    enum ls_rc rc = runtime_daemon_retry(connect_db, store, "db_unavailable", 250, 10000,
+                                         &signo, &err);
+    if (rc != LS_OK && signo)
+        return RUNTIME_DAEMON_EXIT_OK;
+    if (rc != LS_OK) {
+        ls_log_error("db_failed", "error=\"%s\" detail=\"%s\"", err.msg, err.detail);
+        return RUNTIME_DAEMON_EXIT_FAILURE;
+    }
+    if (store_migrate(store, &applied, &err) != LS_OK) {
+        ls_log_error("migrate_failed", "error=\"%s\" detail=\"%s\" known_schema=%d", err.msg,
+                     err.detail, store_known_schema_version());
+        return RUNTIME_DAEMON_EXIT_FAILURE;
+    }
+    ls_log_info("migrated", "applied=%d schema=%d", applied, store_known_schema_version());
+    return -1;
+}
+
+static int serve(const struct runtime_config *cfg, struct runtime_loop *loop)
+{
+    struct ls_error err = { 0 };
+    char addr[RUNTIME_ADDR_STR_MAX];
+    struct web_http_options wo = { .listen = &cfg->http.addr, .conninfo = cfg->db };
+    struct web_http *web = web_http_start(&wo, &err);
+    if (!web) {
+        ls_log_error("http_failed", "flag=--http error=\"%s\"", err.msg);
+        return RUNTIME_DAEMON_EXIT_FAILURE;
+    }
+    ls_log_info("listening", "proto=http addr=%s", web_http_bound(web, addr));
+    ls_log_info("started", "version=%s schema=%d", runtime_config_version(),
+                store_known_schema_version());
+    int status = RUNTIME_DAEMON_EXIT_OK;
+    if (runtime_loop_run(loop, &err) != LS_OK) {
+        ls_log_error("loop_failed", "error=\"%s\"", err.msg);
+        status = RUNTIME_DAEMON_EXIT_FAILURE;
+    }
+    web_http_stop(web);
+    return status;
+}
+
+static int run(const struct runtime_config *cfg)
+{
+    struct ls_error err = { 0 };
+    int status = RUNTIME_DAEMON_EXIT_FAILURE;
+    struct store *store = NULL;
+    struct runtime_loop *loop = runtime_loop_new(&err);
+    if (!loop || runtime_loop_signals(loop, on_signal, NULL, &err) != LS_OK) {
+        ls_log_error("startup_failed", "error=\"%s\"", err.msg);
+        goto out;
+    }
+    store = store_open(cfg->db, &err);
+    if (!store) {
+        ls_log_error("startup_failed", "error=\"%s\"", err.msg);
+        goto out;
+    }
+    status = prepare_db(store);
+    if (status < 0)
+        status = serve(cfg, loop);
+out:
+    store_close(store);
+    runtime_loop_free(loop);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct runtime_config cfg;
+    int status = runtime_daemon_configure(RUNTIME_CONFIG_SERVER, argc, argv, &cfg);
+    if (status >= 0)
+        return status;
+    status = run(&cfg);
+    runtime_config_clear(&cfg);
+    ls_log_info("stopped", "status=%d", status);
+    return status;
+}

@@ -1,0 +1,53 @@
+/*
+ * web/http.h -- the HTTP API server embedded in lodestar-server
+ *
+ * libmicrohttpd through runtime/httpd (an epoll thread pool; see
+ * runtime/httpd.h for why not thread-per-connection), JSON in and out
+ * (jansson), one routing table (web/http.c).  Handlers run on HTTP threads
+ * and never call libcoap (ARCHITECTURE.md, "Threads and data flow").
+ *
+ * The web layer owns its own struct store, guarded by a mutex, because a
+ * store is single-threaded and the daemon's main store belongs to the loop
+ * thread.  GET /healthz pings through it, so it reconnects on its own when
+ * Postgres comes back.
+ *
+ * Errors are {"error":{"code":"not_found","message":"..."}} with the HTTP
+ * status: 404 unknown route, 405 wrong method (with Allow), 413 body over
+ * body_max, 500 when the server itself fails.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef LODESTAR_WEB_HTTP_H
+#define LODESTAR_WEB_HTTP_H
+
+#include <stddef.h>
+#include "runtime/addr.h"
+#include "runtime/err.h"
+
+#define WEB_HTTP_BODY_MAX_DEFAULT (1024 * 1024)  /* bytes */
+
+struct web_http;
+
+struct web_http_options {
+    const struct runtime_addr *listen;  /* borrowed; --http */
+    const char *conninfo;               /* borrowed; --db, for the web layer's store */
+    size_t body_max;                    /* request body limit, bytes; 0 = default */
+    unsigned threads;                   /* HTTP thread pool size; 0 = 4 */
+};
+
+/*
+ * web_http_start -- open the web layer's store (connecting now if the
+ * database answers, later otherwise) and start listening.
+ * Caller owns; stop with web_http_stop().  NULL with err set when the
+ * address cannot be bound.
+ */
+struct web_http *web_http_start(const struct web_http_options *opts, struct ls_error *err);
+
+/* Bound address ("127.0.0.1:8080"); buf: RUNTIME_ADDR_STR_MAX.  Returns buf. */
+char *web_http_bound(const struct web_http *w, char *buf);
+
+/* Stops accepting, lets requests in progress finish (up to 5 s), stops the
+ * threads, closes the store, frees.  NULL is a no-op. */
+void web_http_stop(struct web_http *w);
+
+#endif /* LODESTAR_WEB_HTTP_H */
