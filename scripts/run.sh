@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# scripts/run.sh -- bring Lodestar up on this machine (or `run.sh stop`)
+#
+# Installs the Debian packages that are missing, builds a release build in
+# build/, starts a private PostgreSQL cluster under .lodestar/pg (run by an
+# unprivileged user when called as root: initdb refuses root), creates the
+# master key and an admin API token once (.lodestar/*, mode 0600), starts
+# lodestar-server and lodestar-bootstrap in the background with their logs in
+# .lodestar/log/, waits until they answer, and prints the dashboard URL and
+# the token.  Running it again while all is up changes nothing.
+#
+# Environment: LODESTAR_HTTP (default 127.0.0.1:8080), LODESTAR_PG_PORT
+# (default 55432), and every LODESTAR_* daemon variable (docs: README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+. scripts/lib/deps.sh
+. scripts/lib/pg.sh
+
+state="$root/.lodestar"
+http=${LODESTAR_HTTP:-127.0.0.1:8080}
+pg_port=${LODESTAR_PG_PORT:-55432}
+
+running() {  # running NAME -- true when .lodestar/NAME.pid names a live process
+    local pid
+    pid=$(cat "$state/$1.pid" 2>/dev/null) || return 1
+    kill -0 "$pid" 2>/dev/null
+}
+
+stop_daemon() {
+    local pid
+    running "$1" || { rm -f "$state/$1.pid"; return 0; }
+    pid=$(cat "$state/$1.pid")
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    rm -f "$state/$1.pid"
+    echo "stopped $1"
+}
+
+if [ "${1:-}" = "stop" ]; then
+    stop_daemon lodestar-server
+    stop_daemon lodestar-bootstrap
+    [ -d "$state/pg" ] && pg_stop "$state/pg" && echo "stopped postgresql"
+    exit 0
+fi
+[ $# -eq 0 ] || { echo "usage: scripts/run.sh [stop]" >&2; exit 2; }
+
+deps_install $LODESTAR_BUILD_PACKAGES
+
+echo "building (build/)..."
+[ -d build ] || meson setup build --buildtype=release -Dtests=false >/dev/null
+meson compile -C build >"$state.build.log" 2>&1 || { tail -30 "$state.build.log"; exit 1; }
+rm -f "$state.build.log"
+
+mkdir -p "$state/log"
+chmod 755 "$state"
+umask 077
+[ -s "$state/master.key" ] || openssl rand -hex 32 >"$state/master.key"
+[ -s "$state/admin.token" ] || openssl rand -hex 24 >"$state/admin.token"
+chmod 600 "$state/master.key" "$state/admin.token"
+umask 022
+
+pg_start "$state/pg" "$pg_port" ||
+    { echo "run.sh: PostgreSQL did not start; see $state/pg/log" >&2; exit 1; }
+pg_create_db "$state/pg" "$pg_port" lodestar
+db="host=127.0.0.1 port=$pg_port dbname=lodestar user=$(pg_user)"
+
+export LODESTAR_DB="${LODESTAR_DB:-$db}"
+export LODESTAR_MASTER_KEY="${LODESTAR_MASTER_KEY:-$(cat "$state/master.key")}"
+export LODESTAR_ADMIN_TOKEN="${LODESTAR_ADMIN_TOKEN:-$(cat "$state/admin.token")}"
+export LODESTAR_HTTP="$http"
+export LODESTAR_STATIC="${LODESTAR_STATIC:-$root/static}"
+
+start_daemon() {  # start_daemon NAME
+    running "$1" && return 0
+    local bin
+    bin=$(find build -type f -name "$1" -perm -u+x | head -n 1)
+    [ -n "$bin" ] || { echo "run.sh: $1 was not built" >&2; exit 1; }
+    nohup "$bin" >>"$state/log/$1.log" 2>&1 &
+    echo $! >"$state/$1.pid"
+    echo "started $1 (pid $!, log .lodestar/log/$1.log)"
+}
+start_daemon lodestar-bootstrap
+start_daemon lodestar-server
+
+echo -n "waiting for lodestar-server"
+for _ in $(seq 150); do
+    if curl -fsS "http://$http/healthz" >/dev/null 2>&1; then break; fi
+    running lodestar-server || { echo; tail -5 "$state/log/lodestar-server.log"; exit 1; }
+    echo -n .; sleep 0.2
+done
+echo
+curl -fsS "http://$http/healthz" >/dev/null ||
+    { echo "run.sh: lodestar-server does not answer; see $state/log/" >&2; exit 1; }
+running lodestar-bootstrap || { tail -5 "$state/log/lodestar-bootstrap.log"; exit 1; }
+
+cat <<MSG
+
+Lodestar is up.
+  dashboard:    http://$http/
+  health:       http://$http/healthz
+  admin token:  $(cat "$state/admin.token")
+  logs:         .lodestar/log/
+  stop with:    scripts/run.sh stop
+MSG
