@@ -51,9 +51,14 @@ fi
 deps_install $LODESTAR_BUILD_PACKAGES
 
 echo "building (build/)..."
-[ -d build ] || meson setup build --buildtype=release -Dtests=false >/dev/null
-meson compile -C build >"$state.build.log" 2>&1 || { tail -30 "$state.build.log"; exit 1; }
-rm -f "$state.build.log"
+buildlog=$(mktemp)
+if [ ! -f build/build.ninja ]; then
+    rm -rf build
+    meson setup build --buildtype=release -Dtests=false >"$buildlog" 2>&1 ||
+        { tail -30 "$buildlog"; rm -rf build "$buildlog"; exit 1; }
+fi
+meson compile -C build >"$buildlog" 2>&1 || { tail -30 "$buildlog"; rm -f "$buildlog"; exit 1; }
+rm -f "$buildlog"
 
 mkdir -p "$state/log"
 chmod 755 "$state"

@@ -41,9 +41,10 @@ record() {  # record NAME STATUS
 }
 
 echo "== build ($build, ASan+UBSan)"
-if [ ! -d "$build" ]; then
-    meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null ||
-        { echo "test.sh: meson setup failed" >&2; exit 1; }
+if [ ! -f "$build/build.ninja" ]; then
+    rm -rf "$build"
+    meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false >"$work/setup.log" 2>&1 ||
+        { tail -30 "$work/setup.log"; rm -rf "$build"; echo "0 passed, 1 failed"; exit 1; }
 fi
 meson compile -C "$build" >"$work/compile.log" 2>&1 ||
     { tail -40 "$work/compile.log"; echo "0 passed, 1 failed"; exit 1; }
@@ -77,9 +78,11 @@ fi
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
     echo "== fuzz (${fuzz_seconds}s per target)"
-    if [ ! -d build-fuzz ]; then
+    if [ ! -f build-fuzz/build.ninja ]; then
+        rm -rf build-fuzz
         CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
-            -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+            -Db_sanitize=address,undefined -Db_lundef=false >"$work/fuzz-setup.log" 2>&1 ||
+            tail -30 "$work/fuzz-setup.log"
     fi
     if meson compile -C build-fuzz >"$work/fuzz-compile.log" 2>&1; then
         for target in build-fuzz/tests/fuzz/fuzz_*; do
