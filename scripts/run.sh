@@ -68,16 +68,17 @@ umask 077
 chmod 600 "$state/master.key" "$state/admin.token"
 umask 022
 
-pg_start "$state/pg" "$pg_port" ||
-    { echo "run.sh: PostgreSQL did not start; see $state/pg/log" >&2; exit 1; }
-pg_create_db "$state/pg" "$pg_port" lodestar
-db="host=127.0.0.1 port=$pg_port dbname=lodestar user=$(pg_user)"
+if ! pg_running "$state/pg"; then
+    pg_start "$state/pg" "$pg_port" ||
+        { echo "run.sh: PostgreSQL did not start; see $state/pg/postgres.log" >&2; exit 1; }
+fi
+pg_create_db "$state/pg" lodestar || exit 1
+db=$(pg_conninfo "$state/pg" lodestar)
 
 export LODESTAR_DB="${LODESTAR_DB:-$db}"
 export LODESTAR_MASTER_KEY="${LODESTAR_MASTER_KEY:-$(cat "$state/master.key")}"
 export LODESTAR_ADMIN_TOKEN="${LODESTAR_ADMIN_TOKEN:-$(cat "$state/admin.token")}"
 export LODESTAR_HTTP="$http"
-export LODESTAR_STATIC="${LODESTAR_STATIC:-$root/static}"
 
 start_daemon() {  # start_daemon NAME
     running "$1" && return 0

@@ -193,6 +193,14 @@ pg_start() {
     pg_create_db "$dir" "$db"
 }
 
+# pg_running DIR -- true when the cluster in DIR is up.
+pg_running() {
+    local dir=$1
+    [ -f "$dir/data/PG_VERSION" ] || return 1
+    pg_find_bin >/dev/null || return 1
+    pg_as_owner_ "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+}
+
 pg_stop() {
     local dir=$1
     [ -n "$dir" ] || { pg_err_ "usage: pg_stop DIR"; return 1; }
