@@ -7,7 +7,10 @@
  * (/3303) instances of six values each.  Every multi-value format wired
  * in lwm2m/format.c encodes each set once to get its payload, then is
  * timed decoding and encoding it; the single-value formats (text, opaque,
- * cbor) are timed on one value.  Figures are per format's own payload
+ * cbor) are timed on one value.  A third set is SenML CBOR's own Read
+ * case: about 1 MB of SenML CBOR over many Device (/3) instances
+ * (strings, integers, times, object links), decoded with and without the
+ * model (target: 200 MB/s).  Figures are per format's own payload
  * size, so a verbose format shows fewer MB/s but the same values/s scale.
  *
  * Timing: CLOCK_MONOTONIC; each figure is the best of REPEATS runs, each
@@ -107,15 +110,39 @@ static void build_temperature(struct lwm2m_data *d, unsigned n)
     }
 }
 
-static size_t tlv_size(const struct lwm2m_data *d, struct lwm2m_path base)
+/* n Device instances of a Read of /3: the SenML CBOR 1 MB case. */
+static void build_device_pack(struct lwm2m_data *d, unsigned n)
+{
+    lwm2m_data_init(d);
+    for (unsigned k = 0; k < n; k++) {
+        uint16_t i = (uint16_t)k;
+        add_str(d, lwm2m_path_resource(3, i, 0), "Open Mobile Alliance");
+        add(d, lwm2m_path_resource_instance(3, i, 7, 0), LWM2M_TYPE_INTEGER)->v.i = 3800 + i;
+        add(d, lwm2m_path_resource_instance(3, i, 7, 1), LWM2M_TYPE_INTEGER)->v.i = 5000;
+        add(d, lwm2m_path_resource(3, i, 9), LWM2M_TYPE_INTEGER)->v.i = 100;
+        add(d, lwm2m_path_resource(3, i, 13), LWM2M_TYPE_TIME)->v.i = 1795472845;
+        add_str(d, lwm2m_path_resource(3, i, 14), "+01:00");
+        struct lwm2m_value *v = add(d, lwm2m_path_resource_instance(3, i, 22, 0),
+                                    LWM2M_TYPE_OBJLNK);
+        v->v.objlnk.obj = 33606;
+        v->v.objlnk.inst = i;
+    }
+}
+
+static size_t encoded_size(unsigned format, const struct lwm2m_data *d, struct lwm2m_path base)
 {
     struct lwm2m_buf b = { 0 };
     struct ls_error err = { 0 };
-    if (lwm2m_format_encode(LWM2M_FORMAT_TLV, d, &base, NULL, &b, &err) != LS_OK)
-        die("encode", LWM2M_FORMAT_TLV, &err);
+    if (lwm2m_format_encode(format, d, &base, NULL, &b, &err) != LS_OK)
+        die("encode", format, &err);
     size_t n = b.len;
     lwm2m_buf_free(&b);
     return n;
+}
+
+static size_t tlv_size(const struct lwm2m_data *d, struct lwm2m_path base)
+{
+    return encoded_size(LWM2M_FORMAT_TLV, d, base);
 }
 
 static double time_decode(unsigned format, const struct lwm2m_buf *payload,
@@ -259,6 +286,20 @@ int main(int argc, char **argv)
     snprintf(label, sizeof label, "/3303 x%u (1 MB TLV)", inst);
     for (size_t f = 0; f < sizeof multi / sizeof multi[0]; f++)
         row(multi[f], label, &temp, lwm2m_path_object(3303), model);
+
+    /* SenML CBOR's own case: ~1 MB of Device instances, typed and untyped. */
+    struct lwm2m_data pack;
+    unsigned devs = 1000;
+    build_device_pack(&pack, devs);
+    devs = (unsigned)((double)devs * 1e6 /
+                      (double)encoded_size(LWM2M_FORMAT_SENML_CBOR, &pack, lwm2m_path_object(3)));
+    lwm2m_data_free(&pack);
+    build_device_pack(&pack, devs);
+    snprintf(label, sizeof label, "/3 x%u (1 MB SenML-CBOR)", devs);
+    row(LWM2M_FORMAT_SENML_CBOR, label, &pack, lwm2m_path_object(3), model);
+    snprintf(label, sizeof label, "/3 x%u, no model", devs);
+    row(LWM2M_FORMAT_SENML_CBOR, label, &pack, lwm2m_path_object(3), NULL);
+    lwm2m_data_free(&pack);
 
     /* Single-value formats: one value each. */
     struct lwm2m_data one;

@@ -17,10 +17,13 @@
 #include "lwm2m/codec.h"
 
 #include <cbor.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lwm2m/model_int.h"
 
 static const char *raw_name(enum lwm2m_raw_kind k)
 {
@@ -29,6 +32,113 @@ static const char *raw_name(enum lwm2m_raw_kind k)
         "boolean", "opaque", "object link", "time",
     };
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+enum ls_rc lwm2m_codec_json_number(struct lwm2m_buf *out, double d, struct ls_error *err)
+{
+    char text[LWM2M_CODEC_DOUBLE_MAX];
+    size_t n = lwm2m_codec_double_format(d, text);
+    if (n == 0)
+        return ls_error_set(err, LS_EINVAL, "cannot write %g in json", d);
+    return lwm2m_buf_append(out, text, n, err);
+}
+
+/* Appends ,"name": */
+static enum ls_rc json_member(struct lwm2m_buf *out, const char *name, struct ls_error *err)
+{
+    char text[16];
+    int n = snprintf(text, sizeof text, ",\"%s\":", name);
+    return lwm2m_buf_append(out, text, (size_t)n, err);
+}
+
+static enum ls_rc json_text(struct lwm2m_buf *out, const char *s, struct ls_error *err)
+{
+    return lwm2m_buf_append(out, s, strlen(s), err);
+}
+
+enum ls_rc lwm2m_codec_json_value(struct lwm2m_buf *out, const struct lwm2m_value *v,
+                                  const struct lwm2m_codec_json_names *names,
+                                  struct ls_error *err)
+{
+    char text[48], l[LWM2M_CODEC_OBJLNK_MAX];
+    enum ls_rc rc;
+    switch (v->type) {
+    case LWM2M_TYPE_NONE:
+        return LS_OK;
+    case LWM2M_TYPE_STRING:
+    case LWM2M_TYPE_CORELNK:
+        if ((rc = json_member(out, names->string, err)) != LS_OK)
+            return rc;
+        return lwm2m_codec_json_string(out, v->v.bytes.ptr, v->v.bytes.len, err);
+    case LWM2M_TYPE_OPAQUE:
+        if ((rc = json_member(out, names->opaque, err)) != LS_OK ||
+            (rc = json_text(out, "\"", err)) != LS_OK ||
+            (rc = lwm2m_codec_base64_encode(v->v.bytes.ptr, v->v.bytes.len,
+                                            names->opaque_url, out, err)) != LS_OK)
+            return rc;
+        return json_text(out, "\"", err);
+    case LWM2M_TYPE_INTEGER:
+    case LWM2M_TYPE_TIME: /* integers as they are, never through a double */
+        snprintf(text, sizeof text, ",\"v\":%lld", (long long)v->v.i);
+        return json_text(out, text, err);
+    case LWM2M_TYPE_UNSIGNED:
+        snprintf(text, sizeof text, ",\"v\":%llu", (unsigned long long)v->v.u);
+        return json_text(out, text, err);
+    case LWM2M_TYPE_FLOAT:
+        if ((rc = json_member(out, "v", err)) != LS_OK)
+            return rc;
+        return lwm2m_codec_json_number(out, v->v.f, err);
+    case LWM2M_TYPE_BOOLEAN:
+        snprintf(text, sizeof text, ",\"%s\":%s", names->boolean, v->v.b ? "true" : "false");
+        return json_text(out, text, err);
+    case LWM2M_TYPE_OBJLNK:
+        lwm2m_codec_objlnk_format(&v->v.objlnk, l);
+        snprintf(text, sizeof text, ",\"%s\":\"%s\"", names->objlnk, l);
+        return json_text(out, text, err);
+    }
+    return ls_error_set(err, LS_EINVAL, "value of unknown type %d", (int)v->type);
+}
+
+enum ls_rc lwm2m_codec_json_raw(const char *key, struct json_t *val,
+                                const struct lwm2m_codec_json_names *names,
+                                struct lwm2m_raw *raw, struct ls_error *err)
+{
+    if (strcmp(key, "v") == 0) {
+        if (json_is_integer(val)) {
+            raw->kind = LWM2M_RAW_INT;
+            raw->v.i = json_integer_value(val);
+        } else if (json_is_real(val)) {
+            raw->kind = LWM2M_RAW_FLOAT;
+            raw->v.f = json_real_value(val);
+        } else {
+            return ls_error_set(err, LS_EPROTO, "%s \"v\" is not a number", names->what);
+        }
+        raw->untyped_float = true;
+        return LS_OK;
+    }
+    if (strcmp(key, names->boolean) == 0) {
+        if (!json_is_boolean(val))
+            return ls_error_set(err, LS_EPROTO, "%s \"%s\" is not a boolean", names->what,
+                                key);
+        raw->kind = LWM2M_RAW_BOOL;
+        raw->v.b = json_is_true(val);
+        return LS_OK;
+    }
+    if (!json_is_string(val))
+        return ls_error_set(err, LS_EPROTO, "%s \"%s\" is not a string", names->what, key);
+    if (strcmp(key, names->objlnk) == 0) {
+        raw->kind = LWM2M_RAW_OBJLNK;
+        if (!lwm2m_codec_objlnk_parse(json_string_value(val), json_string_length(val),
+                                      &raw->v.objlnk))
+            return ls_error_set(err, LS_EPROTO, "%s \"%s\" is not an object link \"oid:iid\"",
+                                names->what, key);
+        return LS_OK;
+    }
+    raw->kind = LWM2M_RAW_STRING;
+    raw->string_base64 = names->string_base64;
+    raw->v.bytes.ptr = (const uint8_t *)json_string_value(val);
+    raw->v.bytes.len = json_string_length(val);
+    return LS_OK;
 }
 
 bool lwm2m_codec_double_to_i64(double d, int64_t *out)
@@ -234,20 +344,7 @@ const struct lwm2m_resource_def *lwm2m_codec_typer_resource(struct lwm2m_codec_t
         t->obj_id = obj;
         t->cached = true;
     }
-    const struct lwm2m_object_def *o = t->obj;
-    if (!o || !o->resources)
-        return NULL;
-    size_t lo = 0, hi = o->n_resources;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->resources[mid].id == res)
-            return &o->resources[mid];
-        if (o->resources[mid].id < res)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return model_def_resource(t->obj, res);
 }
 
 enum ls_rc lwm2m_codec_append(struct lwm2m_data *out,

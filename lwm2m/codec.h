@@ -16,6 +16,9 @@
  *   lwm2m_codec_base64_encode  base64url without padding, or standard base64
  *   lwm2m_codec_double_format  shortest text that reads back to the same double
  *   lwm2m_codec_json_string    append a quoted, escaped JSON string
+ *   lwm2m_codec_json_number    append a double as JSON (shortest form)
+ *   lwm2m_codec_json_value     append a value's SenML-like JSON member
+ *   lwm2m_codec_json_raw       read a SenML-like JSON value member into a raw
  *   lwm2m_codec_cbor_*         append one CBOR item with libcbor's encoders
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -140,6 +143,48 @@ size_t lwm2m_codec_double_format(double d, char buf[LWM2M_CODEC_DOUBLE_MAX]);
  */
 enum ls_rc lwm2m_codec_json_string(struct lwm2m_buf *out, const uint8_t *s,
                                    size_t len, struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * lwm2m_codec_json_number -- append d as shortest round-trip JSON text;
+ * LS_EINVAL for NaN and infinities, which JSON cannot carry.
+ */
+enum ls_rc lwm2m_codec_json_number(struct lwm2m_buf *out, double d,
+                                   struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * The member names of the two SenML-like JSON formats, which carry the
+ * same values under different names: SenML JSON (RFC 8428) "vs", "vd",
+ * "vb", "vlo"; OMA JSON (LwM2M 1.0) "sv", "sv", "bv", "ov".  Numbers are
+ * "v" in both.
+ */
+struct lwm2m_codec_json_names {
+    const char *what;    /* error message prefix: "senml", "oma json" */
+    const char *string;
+    const char *opaque;  /* written as base64 text */
+    bool opaque_url;     /* base64url without padding, else standard base64 */
+    const char *boolean;
+    const char *objlnk;
+    bool string_base64;  /* a string read may be base64 opaque, per the model */
+};
+
+/*
+ * lwm2m_codec_json_value -- append ,"<member>":<value> for v with the
+ * member names of names; nothing for LWM2M_TYPE_NONE.
+ */
+enum ls_rc lwm2m_codec_json_value(struct lwm2m_buf *out, const struct lwm2m_value *v,
+                                  const struct lwm2m_codec_json_names *names,
+                                  struct ls_error *err) LS_MUST_CHECK;
+
+struct json_t;
+/*
+ * lwm2m_codec_json_raw -- fill raw from member key ("v" or one of names'
+ * string, boolean, objlnk) whose JSON value is val; LS_EPROTO when val
+ * has the wrong JSON type.  The string is borrowed from val.  Opaque
+ * members that need decoding into a buffer are the caller's.
+ */
+enum ls_rc lwm2m_codec_json_raw(const char *key, struct json_t *val,
+                                const struct lwm2m_codec_json_names *names,
+                                struct lwm2m_raw *raw, struct ls_error *err) LS_MUST_CHECK;
 
 /* True when d is finite, integral and representable as int64_t. */
 bool lwm2m_codec_double_to_i64(double d, int64_t *out);

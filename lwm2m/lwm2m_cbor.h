@@ -1,5 +1,5 @@
 /*
- * lwm2m/lwm2m_cbor.h -- LwM2M CBOR codec (LwM2M Transport TS 1.2 §7.4.7,
+ * lwm2m/lwm2m_cbor.h -- LwM2M CBOR codec (LwM2M Transport TS 1.2,
  *                       content-format 11544)
  *
  * Nested CBOR maps keyed by path components: a key is one ID or an array

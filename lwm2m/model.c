@@ -185,10 +185,9 @@ const struct lwm2m_object_def *lwm2m_model_object(const struct lwm2m_model *m,
     return NULL;
 }
 
-const struct lwm2m_resource_def *lwm2m_model_resource(const struct lwm2m_model *m,
-                                                      uint16_t obj, uint16_t res)
+const struct lwm2m_resource_def *model_def_resource(const struct lwm2m_object_def *o,
+                                                    uint16_t res)
 {
-    const struct lwm2m_object_def *o = lwm2m_model_object(m, obj, NULL);
     if (!o || !o->resources)
         return NULL;
     size_t lo = 0, hi = o->n_resources;
@@ -202,6 +201,12 @@ const struct lwm2m_resource_def *lwm2m_model_resource(const struct lwm2m_model *
             hi = mid;
     }
     return NULL;
+}
+
+const struct lwm2m_resource_def *lwm2m_model_resource(const struct lwm2m_model *m,
+                                                      uint16_t obj, uint16_t res)
+{
+    return model_def_resource(lwm2m_model_object(m, obj, NULL), res);
 }
 
 size_t lwm2m_model_count(const struct lwm2m_model *m)

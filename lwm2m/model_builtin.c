@@ -384,27 +384,12 @@ static const struct lwm2m_object_def obj_3303_1_1 = {
     .n_resources = sizeof obj_3303_1_1_res / sizeof obj_3303_1_1_res[0], .resources = obj_3303_1_1_res,
 };
 
-/* 3304 Humidity 1.1 */
-static const struct lwm2m_resource_def obj_3304_1_1_res[] = {
-    /* id, name, type, operations, multiple, mandatory, units, range, description */
-    { 5518, "Timestamp", LWM2M_TYPE_TIME, R, S, S, "", "", "" },
-    { 5601, "Min Measured Value", LWM2M_TYPE_FLOAT, R, S, S, "", "", "" },
-    { 5602, "Max Measured Value", LWM2M_TYPE_FLOAT, R, S, S, "", "", "" },
-    { 5603, "Min Range Value", LWM2M_TYPE_FLOAT, R, S, S, "", "", "" },
-    { 5604, "Max Range Value", LWM2M_TYPE_FLOAT, R, S, S, "", "", "" },
-    { 5605, "Reset Min and Max Measured Values", LWM2M_TYPE_NONE, E, S, S, "", "", "" },
-    { 5700, "Sensor Value", LWM2M_TYPE_FLOAT, R, S, M, "", "", "" },
-    { 5701, "Sensor Units", LWM2M_TYPE_STRING, R, S, S, "", "", "" },
-    { 5750, "Application Type", LWM2M_TYPE_STRING, RW, S, S, "", "", "" },
-    { 6042, "Measurement Quality Indicator", LWM2M_TYPE_INTEGER, R, S, S, "", "0..23", "" },
-    { 6049, "Measurement Quality Level", LWM2M_TYPE_INTEGER, R, S, S, "", "0..100", "" },
-    { 6050, "Fractional Timestamp", LWM2M_TYPE_FLOAT, R, S, S, "s", "0..1", "" },
-};
+/* 3304 Humidity 1.1: the same IPSO sensor resources as 3303 (obj_3303_1_1_res) */
 static const struct lwm2m_object_def obj_3304_1_1 = {
     .id = 3304, .name = "Humidity", .version = "1.1",
     .urn = "urn:oma:lwm2m:ext:3304:1.1",
     .multiple = true, .mandatory = false, .description = "",
-    .n_resources = sizeof obj_3304_1_1_res / sizeof obj_3304_1_1_res[0], .resources = obj_3304_1_1_res,
+    .n_resources = sizeof obj_3303_1_1_res / sizeof obj_3303_1_1_res[0], .resources = obj_3303_1_1_res,
 };
 
 /* 3311 Light Control 1.0 */

@@ -25,4 +25,8 @@ enum ls_rc model_insert(struct lwm2m_model *m, struct lwm2m_object_def *def,
  * its resources and its strings.  NULL ok. */
 void model_def_free(struct lwm2m_object_def *def);
 
+/* The resource res of object o (resources sorted by id), or NULL. */
+const struct lwm2m_resource_def *model_def_resource(const struct lwm2m_object_def *o,
+                                                    uint16_t res);
+
 #endif /* LODESTAR_LWM2M_MODEL_INT_H */

@@ -16,45 +16,17 @@
 #include "lwm2m/codec.h"
 #include "lwm2m/senml.h"
 
+static const struct lwm2m_codec_json_names names = {
+    .what = "oma json", .string = "sv", .opaque = "sv", .opaque_url = false,
+    .boolean = "bv", .objlnk = "ov", .string_base64 = true,
+};
+
 static enum ls_rc entry_value(const char *key, json_t *val, struct lwm2m_raw *raw,
                               struct ls_error *err)
 {
     if (raw->kind != LWM2M_RAW_NONE)
         return ls_error_set(err, LS_EPROTO, "oma json entry has two values");
-    if (strcmp(key, "v") == 0) {
-        if (json_is_integer(val)) {
-            raw->kind = LWM2M_RAW_INT;
-            raw->v.i = json_integer_value(val);
-        } else if (json_is_real(val)) {
-            raw->kind = LWM2M_RAW_FLOAT;
-            raw->v.f = json_real_value(val);
-        } else {
-            return ls_error_set(err, LS_EPROTO, "oma json \"v\" is not a number");
-        }
-        raw->untyped_float = true;
-        return LS_OK;
-    }
-    if (strcmp(key, "bv") == 0) {
-        if (!json_is_boolean(val))
-            return ls_error_set(err, LS_EPROTO, "oma json \"bv\" is not a boolean");
-        raw->kind = LWM2M_RAW_BOOL;
-        raw->v.b = json_is_true(val);
-        return LS_OK;
-    }
-    if (!json_is_string(val))
-        return ls_error_set(err, LS_EPROTO, "oma json \"%s\" is not a string", key);
-    if (strcmp(key, "ov") == 0) {
-        raw->kind = LWM2M_RAW_OBJLNK;
-        if (!lwm2m_codec_objlnk_parse(json_string_value(val), json_string_length(val),
-                                      &raw->v.objlnk))
-            return ls_error_set(err, LS_EPROTO, "oma json \"ov\" is not \"oid:iid\"");
-        return LS_OK;
-    }
-    raw->kind = LWM2M_RAW_STRING; /* "sv" */
-    raw->string_base64 = true;
-    raw->v.bytes.ptr = (const uint8_t *)json_string_value(val);
-    raw->v.bytes.len = json_string_length(val);
-    return LS_OK;
+    return lwm2m_codec_json_raw(key, val, &names, raw, err);
 }
 
 static enum ls_rc decode_entry(json_t *obj, struct lwm2m_senml_record *r,
@@ -156,77 +128,6 @@ static enum ls_rc put(struct lwm2m_buf *b, const char *s, struct ls_error *err)
     return lwm2m_buf_append(b, s, strlen(s), err);
 }
 
-static enum ls_rc put_number(struct lwm2m_buf *b, double d, struct ls_error *err)
-{
-    char text[LWM2M_CODEC_DOUBLE_MAX];
-    size_t n = lwm2m_codec_double_format(d, text);
-    if (n == 0)
-        return ls_error_set(err, LS_EINVAL, "cannot write %g in json", d);
-    return lwm2m_buf_append(b, text, n, err);
-}
-
-static enum ls_rc put_value(struct lwm2m_buf *b, const struct lwm2m_value *v,
-                            struct ls_error *err)
-{
-    char text[40], l[LWM2M_CODEC_OBJLNK_MAX];
-    enum ls_rc rc;
-    switch (v->type) {
-    case LWM2M_TYPE_NONE:
-        return LS_OK;
-    case LWM2M_TYPE_STRING:
-    case LWM2M_TYPE_CORELNK:
-        if ((rc = put(b, ",\"sv\":", err)) != LS_OK)
-            return rc;
-        return lwm2m_codec_json_string(b, v->v.bytes.ptr, v->v.bytes.len, err);
-    case LWM2M_TYPE_OPAQUE:
-        if ((rc = put(b, ",\"sv\":\"", err)) != LS_OK ||
-            (rc = lwm2m_codec_base64_encode(v->v.bytes.ptr, v->v.bytes.len, false, b,
-                                            err)) != LS_OK)
-            return rc;
-        return put(b, "\"", err);
-    case LWM2M_TYPE_INTEGER:
-    case LWM2M_TYPE_TIME:
-        snprintf(text, sizeof text, ",\"v\":%lld", (long long)v->v.i);
-        return put(b, text, err);
-    case LWM2M_TYPE_UNSIGNED:
-        snprintf(text, sizeof text, ",\"v\":%llu", (unsigned long long)v->v.u);
-        return put(b, text, err);
-    case LWM2M_TYPE_FLOAT:
-        if ((rc = put(b, ",\"v\":", err)) != LS_OK)
-            return rc;
-        return put_number(b, v->v.f, err);
-    case LWM2M_TYPE_BOOLEAN:
-        return put(b, v->v.b ? ",\"bv\":true" : ",\"bv\":false", err);
-    case LWM2M_TYPE_OBJLNK:
-        lwm2m_codec_objlnk_format(&v->v.objlnk, l);
-        snprintf(text, sizeof text, ",\"ov\":\"%s\"", l);
-        return put(b, text, err);
-    }
-    return ls_error_set(err, LS_EINVAL, "value of unknown type %d", (int)v->type);
-}
-
-static enum ls_rc put_entry(struct lwm2m_buf *b, const struct lwm2m_senml_plan *plan,
-                            const struct lwm2m_data *in, size_t i, struct ls_error *err)
-{
-    char name[LWM2M_PATH_STR_MAX];
-    struct lwm2m_senml_out o;
-    lwm2m_senml_plan_record(plan, in, i, name, &o);
-    size_t start = b->len;
-    enum ls_rc rc = LS_OK;
-    if (o.has_n && (rc = put(b, ",\"n\":", err)) == LS_OK)
-        rc = lwm2m_codec_json_string(b, (const uint8_t *)o.n, o.n_len, err);
-    if (rc == LS_OK && o.has_t && (rc = put(b, ",\"t\":", err)) == LS_OK)
-        rc = put_number(b, o.t, err);
-    if (rc == LS_OK)
-        rc = put_value(b, &in->values[i], err);
-    if (rc != LS_OK)
-        return rc;
-    if (b->len == start)
-        return put(b, "{}", err);
-    b->data[start] = '{';
-    return put(b, "}", err);
-}
-
 enum ls_rc lwm2m_oma_json_encode(const struct lwm2m_data *in,
                                  const struct lwm2m_path *base,
                                  const struct lwm2m_model *model,
@@ -241,7 +142,8 @@ enum ls_rc lwm2m_oma_json_encode(const struct lwm2m_data *in,
                                       err)) == LS_OK)
         rc = put(out, ",", err);
     if (rc == LS_OK && plan.bt_first && in->count > 0 &&
-        (rc = put(out, "\"bt\":", err)) == LS_OK && (rc = put_number(out, plan.bt, err)) == LS_OK)
+        (rc = put(out, "\"bt\":", err)) == LS_OK &&
+        (rc = lwm2m_codec_json_number(out, plan.bt, err)) == LS_OK)
         rc = put(out, ",", err);
     if (rc == LS_OK)
         rc = put(out, "\"e\":[", err);
@@ -249,7 +151,7 @@ enum ls_rc lwm2m_oma_json_encode(const struct lwm2m_data *in,
         if (i > 0)
             rc = put(out, ",", err);
         if (rc == LS_OK)
-            rc = put_entry(out, &plan, in, i, err);
+            rc = lwm2m_senml_json_record(out, &plan, in, i, &names, false, err);
     }
     if (rc == LS_OK)
         rc = put(out, "]}", err);

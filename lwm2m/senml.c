@@ -214,3 +214,38 @@ void lwm2m_senml_plan_record(const struct lwm2m_senml_plan *plan,
         o->t = v->time_s;
     }
 }
+
+static enum ls_rc put(struct lwm2m_buf *b, const char *s, struct ls_error *err)
+{
+    return lwm2m_buf_append(b, s, strlen(s), err);
+}
+
+/* Fields are written with a leading comma; the first one is then
+ * overwritten with the opening brace. */
+enum ls_rc lwm2m_senml_json_record(struct lwm2m_buf *b, const struct lwm2m_senml_plan *plan,
+                                   const struct lwm2m_data *in, size_t index,
+                                   const struct lwm2m_codec_json_names *names,
+                                   bool in_record_base, struct ls_error *err)
+{
+    char name[LWM2M_PATH_STR_MAX];
+    struct lwm2m_senml_out o;
+    lwm2m_senml_plan_record(plan, in, index, name, &o);
+    size_t start = b->len;
+    enum ls_rc rc = LS_OK;
+    if (in_record_base && o.has_bn && (rc = put(b, ",\"bn\":", err)) == LS_OK)
+        rc = lwm2m_codec_json_string(b, (const uint8_t *)plan->bn, plan->bn_len, err);
+    if (in_record_base && o.has_bt && rc == LS_OK && (rc = put(b, ",\"bt\":", err)) == LS_OK)
+        rc = lwm2m_codec_json_number(b, o.bt, err);
+    if (o.has_n && rc == LS_OK && (rc = put(b, ",\"n\":", err)) == LS_OK)
+        rc = lwm2m_codec_json_string(b, (const uint8_t *)o.n, o.n_len, err);
+    if (o.has_t && rc == LS_OK && (rc = put(b, ",\"t\":", err)) == LS_OK)
+        rc = lwm2m_codec_json_number(b, o.t, err);
+    if (rc == LS_OK)
+        rc = lwm2m_codec_json_value(b, &in->values[index], names, err);
+    if (rc != LS_OK)
+        return rc;
+    if (b->len == start)
+        return put(b, "{}", err);
+    b->data[start] = '{';
+    return put(b, "}", err);
+}

@@ -104,4 +104,15 @@ void lwm2m_senml_plan_record(const struct lwm2m_senml_plan *plan,
                              char name[LWM2M_PATH_STR_MAX],
                              struct lwm2m_senml_out *o);
 
+/*
+ * lwm2m_senml_json_record -- append record index of in as one JSON object
+ * with the member names of names: "bn" and "bt" where the plan puts them
+ * (only when in_record_base; OMA JSON writes them at the root instead),
+ * then "n", "t" and the value.  A nameless NONE at the root is "{}".
+ */
+enum ls_rc lwm2m_senml_json_record(struct lwm2m_buf *b, const struct lwm2m_senml_plan *plan,
+                                   const struct lwm2m_data *in, size_t index,
+                                   const struct lwm2m_codec_json_names *names,
+                                   bool in_record_base, struct ls_error *err) LS_MUST_CHECK;
+
 #endif /* LODESTAR_LWM2M_SENML_H */

@@ -51,46 +51,20 @@ static enum ls_rc decode_vd(json_t *val, struct scratch *s, struct lwm2m_raw *ra
     return LS_OK;
 }
 
+static const struct lwm2m_codec_json_names names = {
+    .what = "senml", .string = "vs", .opaque = "vd", .opaque_url = true,
+    .boolean = "vb", .objlnk = "vlo", .string_base64 = false,
+};
+
 /* Fills raw from one value field; the caller checked there is only one. */
 static enum ls_rc decode_value(const char *key, json_t *val, struct scratch *s,
                                struct lwm2m_raw *raw, struct ls_error *err)
 {
-    if (strcmp(key, "v") == 0) {
-        if (json_is_integer(val)) {
-            raw->kind = LWM2M_RAW_INT;
-            raw->v.i = json_integer_value(val);
-        } else if (json_is_real(val)) {
-            raw->kind = LWM2M_RAW_FLOAT;
-            raw->v.f = json_real_value(val);
-        } else {
-            return ls_error_set(err, LS_EPROTO, "senml \"v\" is not a number");
-        }
-        raw->untyped_float = true;
-        return LS_OK;
-    }
-    if (strcmp(key, "vb") == 0) {
-        if (!json_is_boolean(val))
-            return ls_error_set(err, LS_EPROTO, "senml \"vb\" is not a boolean");
-        raw->kind = LWM2M_RAW_BOOL;
-        raw->v.b = json_is_true(val);
-        return LS_OK;
-    }
+    if (strcmp(key, "vd") != 0)
+        return lwm2m_codec_json_raw(key, val, &names, raw, err);
     if (!json_is_string(val))
-        return ls_error_set(err, LS_EPROTO, "senml \"%s\" is not a string", key);
-    if (strcmp(key, "vd") == 0)
-        return decode_vd(val, s, raw, err);
-    if (strcmp(key, "vlo") == 0) {
-        raw->kind = LWM2M_RAW_OBJLNK;
-        if (!lwm2m_codec_objlnk_parse(json_string_value(val),
-                                      json_string_length(val), &raw->v.objlnk))
-            return ls_error_set(err, LS_EPROTO,
-                                "senml \"vlo\" is not an object link \"oid:iid\"");
-        return LS_OK;
-    }
-    raw->kind = LWM2M_RAW_STRING; /* "vs" */
-    raw->v.bytes.ptr = (const uint8_t *)json_string_value(val);
-    raw->v.bytes.len = json_string_length(val);
-    return LS_OK;
+        return ls_error_set(err, LS_EPROTO, "senml \"vd\" is not a string");
+    return decode_vd(val, s, raw, err);
 }
 
 static bool is_value_key(const char *key)
@@ -200,87 +174,6 @@ static enum ls_rc put(struct lwm2m_buf *b, const char *s, struct ls_error *err)
     return lwm2m_buf_append(b, s, strlen(s), err);
 }
 
-static enum ls_rc put_number(struct lwm2m_buf *b, double d, struct ls_error *err)
-{
-    char text[LWM2M_CODEC_DOUBLE_MAX];
-    size_t n = lwm2m_codec_double_format(d, text);
-    if (n == 0)
-        return ls_error_set(err, LS_EINVAL, "cannot write %g in json", d);
-    return lwm2m_buf_append(b, text, n, err);
-}
-
-static enum ls_rc put_value(struct lwm2m_buf *b, const struct lwm2m_value *v,
-                            struct ls_error *err)
-{
-    char text[32];
-    enum ls_rc rc = LS_OK;
-    switch (v->type) {
-    case LWM2M_TYPE_NONE:
-        return LS_OK;
-    case LWM2M_TYPE_STRING:
-    case LWM2M_TYPE_CORELNK:
-        if ((rc = put(b, ",\"vs\":", err)) == LS_OK)
-            rc = lwm2m_codec_json_string(b, v->v.bytes.ptr, v->v.bytes.len, err);
-        return rc;
-    case LWM2M_TYPE_INTEGER:
-    case LWM2M_TYPE_TIME:
-        snprintf(text, sizeof text, ",\"v\":%lld", (long long)v->v.i);
-        return put(b, text, err);
-    case LWM2M_TYPE_UNSIGNED:
-        snprintf(text, sizeof text, ",\"v\":%llu", (unsigned long long)v->v.u);
-        return put(b, text, err);
-    case LWM2M_TYPE_FLOAT:
-        if ((rc = put(b, ",\"v\":", err)) == LS_OK)
-            rc = put_number(b, v->v.f, err);
-        return rc;
-    case LWM2M_TYPE_BOOLEAN:
-        return put(b, v->v.b ? ",\"vb\":true" : ",\"vb\":false", err);
-    case LWM2M_TYPE_OPAQUE:
-        if ((rc = put(b, ",\"vd\":\"", err)) == LS_OK &&
-            (rc = lwm2m_codec_base64_encode(v->v.bytes.ptr, v->v.bytes.len, true, b,
-                                            err)) == LS_OK)
-            rc = put(b, "\"", err);
-        return rc;
-    case LWM2M_TYPE_OBJLNK: {
-        char l[LWM2M_CODEC_OBJLNK_MAX];
-        lwm2m_codec_objlnk_format(&v->v.objlnk, l);
-        snprintf(text, sizeof text, ",\"vlo\":\"%s\"", l);
-        return put(b, text, err);
-    }
-    }
-    return ls_error_set(err, LS_EINVAL, "value of unknown type %d", (int)v->type);
-}
-
-/* One record.  Fields are written with a leading comma; the first one
- * overwrites it with the opening brace. */
-static enum ls_rc put_record(struct lwm2m_buf *b, const struct lwm2m_senml_plan *plan,
-                             const struct lwm2m_data *in, size_t i,
-                             struct ls_error *err)
-{
-    char name[LWM2M_PATH_STR_MAX];
-    struct lwm2m_senml_out o;
-    lwm2m_senml_plan_record(plan, in, i, name, &o);
-    size_t start = b->len;
-    enum ls_rc rc = LS_OK;
-    if (o.has_bn && rc == LS_OK &&
-        (rc = put(b, ",\"bn\":", err)) == LS_OK)
-        rc = lwm2m_codec_json_string(b, (const uint8_t *)plan->bn, plan->bn_len, err);
-    if (o.has_bt && rc == LS_OK && (rc = put(b, ",\"bt\":", err)) == LS_OK)
-        rc = put_number(b, o.bt, err);
-    if (o.has_n && rc == LS_OK && (rc = put(b, ",\"n\":", err)) == LS_OK)
-        rc = lwm2m_codec_json_string(b, (const uint8_t *)o.n, o.n_len, err);
-    if (o.has_t && rc == LS_OK && (rc = put(b, ",\"t\":", err)) == LS_OK)
-        rc = put_number(b, o.t, err);
-    if (rc == LS_OK)
-        rc = put_value(b, &in->values[i], err);
-    if (rc != LS_OK)
-        return rc;
-    if (b->len == start) /* a nameless NONE at the root: an empty record */
-        return put(b, "{}", err);
-    b->data[start] = '{';
-    return put(b, "}", err);
-}
-
 enum ls_rc lwm2m_senml_json_encode(const struct lwm2m_data *in,
                                    const struct lwm2m_path *base,
                                    const struct lwm2m_model *model,
@@ -294,7 +187,7 @@ enum ls_rc lwm2m_senml_json_encode(const struct lwm2m_data *in,
         if (i > 0)
             rc = put(out, ",", err);
         if (rc == LS_OK)
-            rc = put_record(out, &plan, in, i, err);
+            rc = lwm2m_senml_json_record(out, &plan, in, i, &names, true, err);
     }
     if (rc == LS_OK)
         rc = put(out, "]", err);

@@ -2,50 +2,22 @@
  * tests/fuzz/fuzz_text.c -- libFuzzer target for lwm2m/text.c
  *
  * Byte 0 picks a resource of each model type (string, integer, unsigned,
- * float, boolean, time, objlnk, opaque, unknown); the rest is the text.
- * What decodes must encode and decode again.
+ * float, boolean, time, objlnk, opaque as base64, unknown); the rest is
+ * the text.  What decodes must encode and decode again (fuzz_codec.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include <stdint.h>
-#include <stdlib.h>
-
-#include "lwm2m/model.h"
 #include "lwm2m/text.h"
-
-static const struct lwm2m_path paths[] = {
-    { { 3, 0, 0 }, 3 },       /* string */
-    { { 3, 0, 9 }, 3 },       /* integer */
-    { { 1, 0, 11 }, 3 },      /* unsigned */
-    { { 3303, 0, 5700 }, 3 }, /* float */
-    { { 1, 0, 6 }, 3 },       /* boolean */
-    { { 3, 0, 13 }, 3 },      /* time */
-    { { 3, 0, 22, 0 }, 4 },   /* objlnk */
-    { { 5, 0, 0 }, 3 },       /* opaque (base64) */
-    { { 9999, 0, 0 }, 3 },    /* unknown: string */
-};
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct lwm2m_model *model;
-    if (!model)
-        model = lwm2m_model_new(NULL);
+    static const struct fuzz_codec codec = { lwm2m_text_decode, lwm2m_text_encode,
+                                             FUZZ_ENCODE_MUST_SUCCEED, NULL };
+    static const size_t n = sizeof fuzz_codec_typed_paths / sizeof fuzz_codec_typed_paths[0];
     if (size < 1)
         return 0;
-    const struct lwm2m_path *base = &paths[data[0] % (sizeof paths / sizeof paths[0])];
-    struct lwm2m_data d, again;
-    struct lwm2m_buf out = { 0 };
-    lwm2m_data_init(&d);
-    lwm2m_data_init(&again);
-    if (lwm2m_text_decode(data + 1, size - 1, base, model, &d, NULL) == LS_OK) {
-        if (lwm2m_text_encode(&d, base, model, &out, NULL) != LS_OK ||
-            lwm2m_text_decode(out.data, out.len, base, model, &again, NULL) != LS_OK)
-            abort();
-    }
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&d);
-    lwm2m_data_free(&again);
+    fuzz_codec_round_trip(&codec, data + 1, size - 1, &fuzz_codec_typed_paths[data[0] % n],
+                          fuzz_codec_model());
     return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * tests/unit/lwm2m/capture_util.h -- helpers for the codec tests: load a
- * payload from shared/captures, find a value by path, build data trees
+ * tests/unit/lwm2m/capture_util.h -- helpers for the lwm2m/ tests: load a
+ * payload from shared/captures, find a value by path, build data trees,
+ * and run one codec's round trips (the model fixture and main() are in
+ * suite_util.h, included here)
  *
  * Header-only (static functions) so each test binary stays one .c file.
  * Captures live in $LODESTAR_SHARED/captures (set by tests/unit/meson.build).
@@ -17,7 +19,9 @@
 #include <string.h>
 
 #include "lwm2m/data.h"
+#include "lwm2m/model.h"
 #include "lwm2m/path.h"
+#include "suite_util.h"
 
 static inline int hex_nibble(char c)
 {
@@ -224,6 +228,143 @@ static inline void build_all_types(struct lwm2m_data *d)
     p = test_path("/6/0/1");
     ck_assert_ptr_nonnull(v = lwm2m_data_append(d, &p, LWM2M_TYPE_FLOAT, NULL));
     v->v.f = -1.25e-300;
+}
+
+/* One content format's decode/encode pair: every codec in lwm2m/ has these shapes. */
+struct test_codec {
+    enum ls_rc (*decode)(const uint8_t *buf, size_t len, const struct lwm2m_path *base,
+                         const struct lwm2m_model *model, struct lwm2m_data *out,
+                         struct ls_error *err);
+    enum ls_rc (*encode)(const struct lwm2m_data *in, const struct lwm2m_path *base,
+                         const struct lwm2m_model *model, struct lwm2m_buf *out,
+                         struct ls_error *err);
+};
+
+/* Decodes a text payload into a fresh d (caller frees d whatever the result). */
+static inline enum ls_rc codec_decode_text(const struct test_codec *c, const char *text,
+                                           const struct lwm2m_model *m, struct lwm2m_data *d,
+                                           struct ls_error *err)
+{
+    lwm2m_data_init(d);
+    return c->decode((const uint8_t *)text, strlen(text), NULL, m, d, err);
+}
+
+/* Decodes a hex-written payload into a fresh d (caller frees d). */
+static inline enum ls_rc codec_decode_hex(const struct test_codec *c, const char *hex,
+                                          const struct lwm2m_model *m, struct lwm2m_data *d,
+                                          struct ls_error *err)
+{
+    size_t len;
+    uint8_t *p = hex_bytes(hex, &len);
+    lwm2m_data_init(d);
+    enum ls_rc rc = c->decode(p, len, NULL, m, d, err);
+    free(p);
+    return rc;
+}
+
+/* a encodes at base and decodes back (with no base) to the same tree. */
+static inline void codec_assert_round_trip(const struct test_codec *c,
+                                           const struct lwm2m_data *a,
+                                           const struct lwm2m_path *base,
+                                           const struct lwm2m_model *m)
+{
+    struct lwm2m_data b;
+    struct lwm2m_buf out = { 0 };
+    struct ls_error err = { 0 };
+    lwm2m_data_init(&b);
+    ck_assert_int_eq(c->encode(a, base, m, &out, &err), LS_OK);
+    ck_assert_msg(c->decode(out.data, out.len, NULL, m, &b, &err) == LS_OK, "%s in %.*s",
+                  err.msg, (int)out.len, out.data);
+    assert_data_equal(a, &b);
+    lwm2m_buf_free(&out);
+    lwm2m_data_free(&b);
+}
+
+/* A real payload decodes to something and survives encode + decode. */
+static inline void codec_assert_capture_round_trip(const struct test_codec *c,
+                                                   const char *file,
+                                                   const struct lwm2m_model *m)
+{
+    size_t len;
+    uint8_t *p = capture_payload(file, &len);
+    struct lwm2m_data a;
+    struct ls_error err = { 0 };
+    lwm2m_data_init(&a);
+    ck_assert_msg(c->decode(p, len, NULL, m, &a, &err) == LS_OK, "%s: %s", file, err.msg);
+    ck_assert_uint_gt(a.count, 0);
+    codec_assert_round_trip(c, &a, NULL, m);
+    lwm2m_data_free(&a);
+    free(p);
+}
+
+/*
+ * A real payload re-encodes byte for byte.  base_text (NULL: none, as
+ * for a Send) is the request path the encoder gets; the decoder gets it
+ * too when decode_with_base.
+ */
+static inline void codec_assert_capture_byte_exact(const struct test_codec *c,
+                                                   const char *file, const char *base_text,
+                                                   bool decode_with_base,
+                                                   const struct lwm2m_model *m)
+{
+    size_t len;
+    uint8_t *p = capture_payload(file, &len);
+    struct lwm2m_path base;
+    const struct lwm2m_path *bp = NULL;
+    if (base_text) {
+        base = test_path(base_text);
+        bp = &base;
+    }
+    struct lwm2m_data d;
+    struct lwm2m_buf out = { 0 };
+    lwm2m_data_init(&d);
+    ck_assert_int_eq(c->decode(p, len, decode_with_base ? bp : NULL, m, &d, NULL), LS_OK);
+    ck_assert_int_eq(c->encode(&d, bp, m, &out, NULL), LS_OK);
+    ck_assert_uint_eq(out.len, len);
+    ck_assert_msg(memcmp(out.data, p, len) == 0, "%s differs", file);
+    lwm2m_buf_free(&out);
+    lwm2m_data_free(&d);
+    free(p);
+}
+
+/* Every proper prefix of a real payload is refused with LS_EPROTO. */
+static inline void codec_assert_every_truncation_rejected(const struct test_codec *c,
+                                                          const char *file,
+                                                          const struct lwm2m_model *m)
+{
+    size_t len;
+    uint8_t *p = capture_payload(file, &len);
+    for (size_t n = 0; n < len; n++) {
+        struct lwm2m_data d;
+        struct ls_error err = { 0 };
+        uint8_t *copy = malloc(n + 1); /* exact size: ASan sees overreads */
+        ck_assert_ptr_nonnull(copy);
+        memcpy(copy, p, n);
+        lwm2m_data_init(&d);
+        ck_assert_msg(c->decode(copy, n, NULL, m, &d, &err) == LS_EPROTO,
+                      "%s accepted at %zu of %zu bytes", file, n, len);
+        lwm2m_data_free(&d);
+        free(copy);
+    }
+    free(p);
+}
+
+/* d encodes at base_text (NULL: none), without a model, to exactly hex. */
+static inline void codec_assert_encodes_to(const struct test_codec *c,
+                                           const struct lwm2m_data *d,
+                                           const char *base_text, const char *hex)
+{
+    struct lwm2m_path base;
+    if (base_text)
+        base = test_path(base_text);
+    struct lwm2m_buf out = { 0 };
+    size_t len;
+    uint8_t *want = hex_bytes(hex, &len);
+    ck_assert_int_eq(c->encode(d, base_text ? &base : NULL, NULL, &out, NULL), LS_OK);
+    ck_assert_uint_eq(out.len, len);
+    ck_assert_msg(memcmp(out.data, want, len) == 0, "encoding differs from %s", hex);
+    free(want);
+    lwm2m_buf_free(&out);
 }
 
 #endif /* LODESTAR_TESTS_CAPTURE_UTIL_H */

@@ -9,19 +9,9 @@
 #include <string.h>
 
 #include "lwm2m/api_json.h"
+#include "capture_util.h"
 
-static struct lwm2m_model *model;
-
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert_ptr_nonnull(model);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+SUITE_MODEL_FIXTURE
 
 static void decode_ok(const char *json, struct lwm2m_data *d)
 {
@@ -343,9 +333,5 @@ static Suite *api_json_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(api_json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(api_json_suite());
 }

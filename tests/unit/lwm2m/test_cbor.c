@@ -12,30 +12,9 @@
 
 #include "lwm2m/cbor.h"
 #include "lwm2m/model.h"
+#include "suite_util.h"
 
-static struct lwm2m_model *model;
-
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert(model != NULL);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
-
-static size_t unhex(const char *hex, uint8_t *out)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        ck_assert(sscanf(hex + 2 * i, "%2x", &v) == 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
+SUITE_MODEL_FIXTURE
 
 #define P3(o, i, r) { { o, i, r }, 3 }
 
@@ -257,9 +236,5 @@ static Suite *cbor_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cbor_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(cbor_suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lwm2m/data.h"
+#include "suite_util.h"
 
 START_TEST(test_lwm2m_data_append_bytes_survive_growth)
 {
@@ -86,9 +87,5 @@ int main(void)
     tcase_add_test(tc, test_lwm2m_type_parse_names);
     tcase_add_test(tc, test_lwm2m_buf_append_grows);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lwm2m/format.h"
+#include "suite_util.h"
 
 static const struct {
     unsigned number;
@@ -71,17 +72,6 @@ static const struct {
     { 0, "616e6a6179" },
     { 60, "65616e6a6179" },
 };
-
-static size_t unhex(const char *hex, uint8_t *out)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        ck_assert(sscanf(hex + 2 * i, "%2x", &v) == 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
 
 START_TEST(test_lwm2m_format_decode_every_format)
 {
@@ -199,9 +189,5 @@ static Suite *format_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(format_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(format_suite());
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lwm2m/link.h"
+#include "suite_util.h"
 
 /* ---- lwm2m_link_parse: valid payloads ---------------------------------- */
 
@@ -502,9 +503,5 @@ static Suite *link_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(link_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(link_suite());
 }

@@ -16,45 +16,20 @@
 #include "lwm2m/model.h"
 #include "capture_util.h"
 
-static struct lwm2m_model *model;
+SUITE_MODEL_FIXTURE
 
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert_ptr_nonnull(model);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+static const struct test_codec codec = { lwm2m_lwm2m_cbor_decode, lwm2m_lwm2m_cbor_encode };
 
 static enum ls_rc decode_hex(const char *hex, const struct lwm2m_model *m,
                              struct lwm2m_data *d, struct ls_error *err)
 {
-    size_t len;
-    uint8_t *p = hex_bytes(hex, &len);
-    lwm2m_data_init(d);
-    enum ls_rc rc = lwm2m_lwm2m_cbor_decode(p, len, NULL, m, d, err);
-    free(p);
-    return rc;
+    return codec_decode_hex(&codec, hex, m, d, err);
 }
 
 static void assert_encodes_to(const struct lwm2m_data *d, const char *base_text,
                               const char *hex)
 {
-    struct lwm2m_path base;
-    if (base_text)
-        base = test_path(base_text);
-    struct lwm2m_buf out = { 0 };
-    size_t len;
-    uint8_t *want = hex_bytes(hex, &len);
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_encode(d, base_text ? &base : NULL, NULL, &out, NULL),
-                     LS_OK);
-    ck_assert_uint_eq(out.len, len);
-    ck_assert_msg(memcmp(out.data, want, len) == 0, "encoding differs from %s", hex);
-    free(want);
-    lwm2m_buf_free(&out);
+    codec_assert_encodes_to(&codec, d, base_text, hex);
 }
 
 /* ---- captures ---- */
@@ -133,49 +108,23 @@ static const struct {
  * Anjay's byte for byte; typed, it survives a round trip. */
 START_TEST(test_lwm2m_lwm2m_cbor_encode_anjay_byte_exact)
 {
+    codec_assert_capture_byte_exact(&codec, captures[_i].file, captures[_i].base, false,
+                                    NULL);
     size_t len;
     uint8_t *p = capture_payload(captures[_i].file, &len);
     struct lwm2m_path base = test_path(captures[_i].base);
-    struct lwm2m_data d, t, back;
-    struct lwm2m_buf out = { 0 };
-    lwm2m_data_init(&d);
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_decode(p, len, NULL, NULL, &d, NULL), LS_OK);
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_encode(&d, &base, NULL, &out, NULL), LS_OK);
-    ck_assert_uint_eq(out.len, len);
-    ck_assert_msg(memcmp(out.data, p, len) == 0, "%s differs", captures[_i].file);
-
+    struct lwm2m_data t;
     lwm2m_data_init(&t);
-    lwm2m_data_init(&back);
     ck_assert_int_eq(lwm2m_lwm2m_cbor_decode(p, len, NULL, model, &t, NULL), LS_OK);
-    out.len = 0;
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_encode(&t, &base, model, &out, NULL), LS_OK);
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_decode(out.data, out.len, NULL, model, &back, NULL),
-                     LS_OK);
-    assert_data_equal(&t, &back);
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&d);
+    codec_assert_round_trip(&codec, &t, &base, model);
     lwm2m_data_free(&t);
-    lwm2m_data_free(&back);
     free(p);
 }
 END_TEST
 
 START_TEST(test_lwm2m_lwm2m_cbor_decode_every_truncation)
 {
-    size_t len;
-    uint8_t *p = capture_payload(captures[_i].file, &len);
-    for (size_t n = 0; n < len; n++) {
-        struct lwm2m_data d;
-        uint8_t *copy = malloc(n + 1);
-        ck_assert_ptr_nonnull(copy);
-        memcpy(copy, p, n);
-        lwm2m_data_init(&d);
-        ck_assert_msg(lwm2m_lwm2m_cbor_decode(copy, n, NULL, model, &d, NULL) == LS_EPROTO,
-                      "%s accepted at %zu of %zu bytes", captures[_i].file, n, len);
-        lwm2m_data_free(&d);
-        free(copy);
-    }
-    free(p);
+    codec_assert_every_truncation_rejected(&codec, captures[_i].file, model);
 }
 END_TEST
 
@@ -303,18 +252,10 @@ END_TEST
 
 START_TEST(test_lwm2m_lwm2m_cbor_encode_all_types_round_trip)
 {
-    struct lwm2m_data a, b;
-    struct lwm2m_buf out = { 0 };
-    struct ls_error err = { 0 };
+    struct lwm2m_data a;
     build_all_types(&a);
-    lwm2m_data_init(&b);
-    ck_assert_int_eq(lwm2m_lwm2m_cbor_encode(&a, NULL, model, &out, &err), LS_OK);
-    ck_assert_msg(lwm2m_lwm2m_cbor_decode(out.data, out.len, NULL, model, &b, &err) == LS_OK,
-                  "%s", err.msg);
-    assert_data_equal(&a, &b);
-    lwm2m_buf_free(&out);
+    codec_assert_round_trip(&codec, &a, NULL, model);
     lwm2m_data_free(&a);
-    lwm2m_data_free(&b);
 }
 END_TEST
 
@@ -408,9 +349,5 @@ static Suite *lwm2m_cbor_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(lwm2m_cbor_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(lwm2m_cbor_suite());
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lwm2m/model.h"
+#include "suite_util.h"
 
 static const char *registry_dir(void)
 {
@@ -447,9 +448,5 @@ static Suite *model_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(model_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(model_suite());
 }

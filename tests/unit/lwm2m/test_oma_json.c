@@ -15,24 +15,14 @@
 #include "lwm2m/oma_json.h"
 #include "capture_util.h"
 
-static struct lwm2m_model *model;
+SUITE_MODEL_FIXTURE
 
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert_ptr_nonnull(model);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+static const struct test_codec codec = { lwm2m_oma_json_decode, lwm2m_oma_json_encode };
 
 static enum ls_rc decode_text(const char *text, const struct lwm2m_model *m,
                               struct lwm2m_data *d, struct ls_error *err)
 {
-    lwm2m_data_init(d);
-    return lwm2m_oma_json_decode((const uint8_t *)text, strlen(text), NULL, m, d, err);
+    return codec_decode_text(&codec, text, m, d, err);
 }
 
 START_TEST(test_lwm2m_oma_json_decode_anjay_read)
@@ -108,23 +98,7 @@ static const char *const all_captures[] = {
 
 START_TEST(test_lwm2m_oma_json_decode_captures_round_trip)
 {
-    size_t len;
-    uint8_t *p = capture_payload(all_captures[_i], &len);
-    struct lwm2m_data a, b;
-    struct lwm2m_buf out = { 0 };
-    struct ls_error err = { 0 };
-    lwm2m_data_init(&a);
-    lwm2m_data_init(&b);
-    ck_assert_msg(lwm2m_oma_json_decode(p, len, NULL, model, &a, &err) == LS_OK, "%s: %s",
-                  all_captures[_i], err.msg);
-    ck_assert_uint_gt(a.count, 0);
-    ck_assert_int_eq(lwm2m_oma_json_encode(&a, NULL, model, &out, &err), LS_OK);
-    ck_assert_int_eq(lwm2m_oma_json_decode(out.data, out.len, NULL, model, &b, &err), LS_OK);
-    assert_data_equal(&a, &b);
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&a);
-    lwm2m_data_free(&b);
-    free(p);
+    codec_assert_capture_round_trip(&codec, all_captures[_i], model);
 }
 END_TEST
 
@@ -140,19 +114,7 @@ static const struct {
 
 START_TEST(test_lwm2m_oma_json_encode_anjay_byte_exact)
 {
-    size_t len;
-    uint8_t *p = capture_payload(exact[_i].file, &len);
-    struct lwm2m_path base = test_path(exact[_i].base);
-    struct lwm2m_data d;
-    struct lwm2m_buf out = { 0 };
-    lwm2m_data_init(&d);
-    ck_assert_int_eq(lwm2m_oma_json_decode(p, len, &base, model, &d, NULL), LS_OK);
-    ck_assert_int_eq(lwm2m_oma_json_encode(&d, &base, model, &out, NULL), LS_OK);
-    ck_assert_msg(out.len == len && memcmp(out.data, p, len) == 0, "%s re-encoded as %.*s",
-                  exact[_i].file, (int)out.len, out.data);
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&d);
-    free(p);
+    codec_assert_capture_byte_exact(&codec, exact[_i].file, exact[_i].base, true, model);
 }
 END_TEST
 
@@ -223,19 +185,11 @@ END_TEST
 
 START_TEST(test_lwm2m_oma_json_encode_all_types_round_trip)
 {
-    struct lwm2m_data a, b;
-    struct lwm2m_buf out = { 0 };
-    struct ls_error err = { 0 };
+    struct lwm2m_data a;
     build_all_types(&a);
     a.values[3].v.u = 9007199254740993u; /* jansson stops at int64 */
-    lwm2m_data_init(&b);
-    ck_assert_int_eq(lwm2m_oma_json_encode(&a, NULL, model, &out, &err), LS_OK);
-    ck_assert_msg(lwm2m_oma_json_decode(out.data, out.len, NULL, model, &b, &err) == LS_OK,
-                  "%s in %.*s", err.msg, (int)out.len, out.data);
-    assert_data_equal(&a, &b);
-    lwm2m_buf_free(&out);
+    codec_assert_round_trip(&codec, &a, NULL, model);
     lwm2m_data_free(&a);
-    lwm2m_data_free(&b);
 }
 END_TEST
 
@@ -306,9 +260,5 @@ static Suite *oma_json_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(oma_json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(oma_json_suite());
 }

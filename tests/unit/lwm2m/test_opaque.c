@@ -9,19 +9,9 @@
 
 #include "lwm2m/model.h"
 #include "lwm2m/opaque.h"
+#include "suite_util.h"
 
-static struct lwm2m_model *model;
-
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert(model != NULL);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+SUITE_MODEL_FIXTURE
 
 START_TEST(test_lwm2m_opaque_decode_round_trip)
 {
@@ -115,9 +105,5 @@ static Suite *opaque_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(opaque_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(opaque_suite());
 }

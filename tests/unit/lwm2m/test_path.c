@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lwm2m/path.h"
+#include "suite_util.h"
 
 static const struct {
     const char *text;
@@ -96,9 +97,5 @@ static Suite *path_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(path_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(path_suite());
 }

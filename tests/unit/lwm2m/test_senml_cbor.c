@@ -17,28 +17,14 @@
 #include "lwm2m/senml_cbor.h"
 #include "capture_util.h"
 
-static struct lwm2m_model *model;
+SUITE_MODEL_FIXTURE
 
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert_ptr_nonnull(model);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+static const struct test_codec codec = { lwm2m_senml_cbor_decode, lwm2m_senml_cbor_encode };
 
 static enum ls_rc decode_hex(const char *hex, const struct lwm2m_model *m,
                              struct lwm2m_data *d, struct ls_error *err)
 {
-    size_t len;
-    uint8_t *p = hex_bytes(hex, &len);
-    lwm2m_data_init(d);
-    enum ls_rc rc = lwm2m_senml_cbor_decode(p, len, NULL, m, d, err);
-    free(p);
-    return rc;
+    return codec_decode_hex(&codec, hex, m, d, err);
 }
 
 /* ---- captures ---- */
@@ -134,44 +120,14 @@ static const char *const all_captures[] = {
 
 START_TEST(test_lwm2m_senml_cbor_decode_captures_round_trip)
 {
-    size_t len;
-    uint8_t *p = capture_payload(all_captures[_i], &len);
-    struct lwm2m_data a, b;
-    struct lwm2m_buf out = { 0 };
-    struct ls_error err = { 0 };
-    lwm2m_data_init(&a);
-    lwm2m_data_init(&b);
-    ck_assert_msg(lwm2m_senml_cbor_decode(p, len, NULL, model, &a, &err) == LS_OK, "%s: %s",
-                  all_captures[_i], err.msg);
-    ck_assert_uint_gt(a.count, 0);
-    ck_assert_int_eq(lwm2m_senml_cbor_encode(&a, NULL, model, &out, &err), LS_OK);
-    ck_assert_int_eq(lwm2m_senml_cbor_decode(out.data, out.len, NULL, model, &b, &err), LS_OK);
-    assert_data_equal(&a, &b);
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&a);
-    lwm2m_data_free(&b);
-    free(p);
+    codec_assert_capture_round_trip(&codec, all_captures[_i], model);
 }
 END_TEST
 
 /* Every proper prefix of a real payload is truncated CBOR. */
 START_TEST(test_lwm2m_senml_cbor_decode_every_truncation)
 {
-    size_t len;
-    uint8_t *p = capture_payload(all_captures[_i], &len);
-    for (size_t n = 0; n < len; n++) {
-        struct lwm2m_data d;
-        struct ls_error err = { 0 };
-        uint8_t *copy = malloc(n + 1); /* exact size: ASan sees overreads */
-        ck_assert_ptr_nonnull(copy);
-        memcpy(copy, p, n);
-        lwm2m_data_init(&d);
-        ck_assert_msg(lwm2m_senml_cbor_decode(copy, n, NULL, model, &d, &err) == LS_EPROTO,
-                      "%s accepted at %zu of %zu bytes", all_captures[_i], n, len);
-        lwm2m_data_free(&d);
-        free(copy);
-    }
-    free(p);
+    codec_assert_every_truncation_rejected(&codec, all_captures[_i], model);
 }
 END_TEST
 
@@ -189,23 +145,7 @@ static const struct {
 
 START_TEST(test_lwm2m_senml_cbor_encode_anjay_byte_exact)
 {
-    size_t len;
-    uint8_t *p = capture_payload(exact[_i].file, &len);
-    struct lwm2m_path base;
-    if (exact[_i].base)
-        base = test_path(exact[_i].base);
-    struct lwm2m_data d;
-    struct lwm2m_buf out = { 0 };
-    lwm2m_data_init(&d);
-    ck_assert_int_eq(lwm2m_senml_cbor_decode(p, len, NULL, model, &d, NULL), LS_OK);
-    ck_assert_int_eq(lwm2m_senml_cbor_encode(&d, exact[_i].base ? &base : NULL, model, &out,
-                                             NULL),
-                     LS_OK);
-    ck_assert_uint_eq(out.len, len);
-    ck_assert_msg(memcmp(out.data, p, len) == 0, "%s differs", exact[_i].file);
-    lwm2m_buf_free(&out);
-    lwm2m_data_free(&d);
-    free(p);
+    codec_assert_capture_byte_exact(&codec, exact[_i].file, exact[_i].base, false, model);
 }
 END_TEST
 
@@ -376,18 +316,10 @@ END_TEST
 
 START_TEST(test_lwm2m_senml_cbor_encode_all_types_round_trip)
 {
-    struct lwm2m_data a, b;
-    struct lwm2m_buf out = { 0 };
-    struct ls_error err = { 0 };
+    struct lwm2m_data a;
     build_all_types(&a);
-    lwm2m_data_init(&b);
-    ck_assert_int_eq(lwm2m_senml_cbor_encode(&a, NULL, model, &out, &err), LS_OK);
-    ck_assert_msg(lwm2m_senml_cbor_decode(out.data, out.len, NULL, model, &b, &err) == LS_OK,
-                  "%s", err.msg);
-    assert_data_equal(&a, &b);
-    lwm2m_buf_free(&out);
+    codec_assert_round_trip(&codec, &a, NULL, model);
     lwm2m_data_free(&a);
-    lwm2m_data_free(&b);
 }
 END_TEST
 
@@ -453,9 +385,5 @@ static Suite *senml_cbor_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(senml_cbor_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(senml_cbor_suite());
 }

@@ -14,19 +14,9 @@
 
 #include "lwm2m/model.h"
 #include "lwm2m/text.h"
+#include "suite_util.h"
 
-static struct lwm2m_model *model;
-
-static void setup(void)
-{
-    model = lwm2m_model_new(NULL);
-    ck_assert(model != NULL);
-}
-
-static void teardown(void)
-{
-    lwm2m_model_free(model);
-}
+SUITE_MODEL_FIXTURE
 
 #define P3(o, i, r) { { o, i, r }, 3 }
 
@@ -258,9 +248,5 @@ static Suite *text_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(text_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(text_suite());
 }

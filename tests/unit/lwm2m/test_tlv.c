@@ -17,6 +17,7 @@
 
 #include "lwm2m/model.h"
 #include "lwm2m/tlv.h"
+#include "suite_util.h"
 
 #define B(s) (const uint8_t *)(s), sizeof(s) - 1
 
@@ -77,17 +78,6 @@ static void teardown(void)
 {
     lwm2m_model_free(model);
     model = NULL;
-}
-
-static size_t unhex(const char *hex, uint8_t *out)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        ck_assert(sscanf(hex + 2 * i, "%2x", &v) == 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
 }
 
 static const struct lwm2m_value *at(const struct lwm2m_data *d, const char *path)
@@ -662,9 +652,5 @@ static Suite *tlv_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tlv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(tlv_suite());
 }
