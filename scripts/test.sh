@@ -20,6 +20,10 @@ root=$(pwd)
 fuzz_seconds=${LODESTAR_FUZZ_SECONDS:-20}
 build=build-test
 
+# Two runs on one checkout would share build-test/ and its logs: wait.
+exec 9>"$root/.test.lock"
+flock 9
+
 deps_install $LODESTAR_BUILD_PACKAGES $LODESTAR_TEST_PACKAGES ||
     { echo "test.sh: could not install packages" >&2; exit 1; }
 
