@@ -30,6 +30,7 @@ extern char **environ;
 enum opt_id {
     OPT_DB, OPT_COAP, OPT_COAPS, OPT_HTTP, OPT_STATIC, OPT_MASTER_KEY,
     OPT_ADMIN_TOKEN, OPT_MODELS, OPT_LOG_LEVEL, OPT_CA_FILE, OPT_METRICS,
+    OPT_DTLS_CERT, OPT_DTLS_KEY,
     OPT_COUNT
 };
 
@@ -73,6 +74,10 @@ static const struct opt opts[OPT_COUNT] = {
         { NULL, NULL }, "CA bundle (PEM) for X.509 device certificates" },
     [OPT_METRICS] = { "--metrics", "LODESTAR_METRICS", "HOST:PORT", KIND_ADDR, FOR_BOOTSTRAP,
         { NULL, NULL }, "Prometheus /metrics listen address (port 0: pick one)" },
+    [OPT_DTLS_CERT] = { "--dtls-cert", "LODESTAR_DTLS_CERT", "FILE", KIND_FILE, FOR_BOTH,
+        { NULL, NULL }, "server certificate (PEM) for X.509 DTLS; with --dtls-key and --ca-file" },
+    [OPT_DTLS_KEY] = { "--dtls-key", "LODESTAR_DTLS_KEY", "FILE", KIND_FILE, FOR_BOTH,
+        { NULL, NULL }, "private key (PEM) of --dtls-cert" },
 };
 
 enum source { SRC_NONE, SRC_FLAG, SRC_ENV, SRC_DEFAULT };
@@ -244,6 +249,8 @@ static void store_string(struct runtime_config *cfg, enum opt_id id, const char 
     case OPT_ADMIN_TOKEN: cfg->admin_token = v; break;
     case OPT_MODELS: cfg->models_dir = v; break;
     case OPT_CA_FILE: cfg->ca_file = v; break;
+    case OPT_DTLS_CERT: cfg->dtls_cert = v; break;
+    case OPT_DTLS_KEY: cfg->dtls_key = v; break;
     default: break;
     }
 }

@@ -83,6 +83,11 @@ struct runtime_config {
     const char *ca_file;                    /* readable regular file or NULL */
     enum ls_log_level log_level;
     uint8_t master_key[RUNTIME_CONFIG_MASTER_KEY_LEN]; /* secret */
+    /* Added in issue 4 (public-key DTLS): the server's own certificate and
+     * key, readable regular files or NULL.  Both (with --ca-file): X.509;
+     * the key alone: raw public keys (RPK); checked by runtime/coap.c. */
+    const char *dtls_cert;
+    const char *dtls_key;
 };
 
 /* "lodestar-server" or "lodestar-bootstrap". */

@@ -72,6 +72,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     pthread_mutex_unlock(&h->lock);
 }
 
+/* The identity unescaper: leaves the URL as sent (see raw_url). */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return strlen(s);
+}
+
+/* MHD's default behaviour, spelled out: the option takes no NULL. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return MHD_http_unescape(s);
+}
+
 /* MHD's diagnostics ("Failed to bind to port ...") as one log line each. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) LS_PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -120,6 +132,8 @@ struct runtime_httpd *runtime_httpd_start(const struct runtime_httpd_options *op
                               MHD_OPTION_CONNECTION_TIMEOUT,
                               opts->timeout_s ? opts->timeout_s : 120u,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_UNESCAPE_CALLBACK,
+                              opts->raw_url ? keep_escaped : unescape, NULL,
                               MHD_OPTION_END);
     if (!h->mhd) {
         char addr[RUNTIME_ADDR_STR_MAX];

@@ -22,6 +22,7 @@
 #define LODESTAR_RUNTIME_HTTPD_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "runtime/addr.h"
@@ -49,6 +50,13 @@ struct runtime_httpd_options {
     runtime_httpd_fn *handler;
     runtime_httpd_done_fn *done;        /* may be NULL */
     void *cls;                          /* passed to both */
+    /* true: the handler gets the request path and query values exactly as
+     * sent (still percent-encoded; '+' in query values is a space) and
+     * decodes them itself, strictly.  MHD's own unescaping is lenient
+     * (bad escapes pass through, %00 truncates) and turns %2F into a '/'
+     * that routing could no longer tell from a separator.  Added for
+     * web/ (issue 4). */
+    bool raw_url;
 };
 
 /* Caller owns; stop with runtime_httpd_stop().  NULL with err set when the

@@ -8,8 +8,10 @@
  * loop; then the HTTP API stops accepting, finishes requests in progress,
  * the store closes and the process exits 0 after logging event=stopped.
  *
- * CoAP endpoints are not opened yet: a socket nobody serves would make
- * devices time out instead of getting "connection refused".
+ * The CoAP side (store worker, credentials, registrations, --coap and
+ * --coaps endpoints) is assembled in server/server.c and started before
+ * event=started; on SIGTERM it stops after the loop: endpoints close, the
+ * store worker writes what is queued, then the process exits 0.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -20,6 +22,8 @@
 #include "runtime/daemon.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
+#include "server/registration.h"
+#include "server/server.h"
 #include "store/store.h"
 #include "web/http.h"
 
@@ -32,6 +36,30 @@ static void on_signal(struct runtime_loop *loop, int signo, void *arg)
 {
     ls_log_info("stopping", "signal=%s", sigabbrev_np(signo));
     runtime_loop_stop(loop);
+}
+
+/* The CoAP side's counters on GET /metrics (an HTTP thread; server_stats
+ * may be called from any thread). */
+static void write_metrics(FILE *out, void *arg)
+{
+    struct server_registration_stats st = { 0 };
+    server_stats(arg, &st);
+    static const char *const counters[][2] = {
+        { "lodestar_registrations_total", "Register requests answered 2.01." },
+        { "lodestar_updates_total", "Update requests answered 2.04." },
+        { "lodestar_deregistrations_total", "De-register requests answered 2.02." },
+        { "lodestar_expiries_total", "Registrations whose lifetime ran out." },
+        { "lodestar_registration_refused_total", "Registration requests answered 4.xx/5.xx." },
+    };
+    const uint64_t values[] = { st.registrations, st.updates, st.deregistrations, st.expiries,
+                                st.refused };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counters[i][0],
+                counters[i][1], counters[i][0], counters[i][0], (unsigned long long)values[i]);
+    runtime_metrics_gauge(out, "lodestar_registrations_current", "Registrations held now.",
+                          (double)st.current);
+    runtime_metrics_gauge(out, "lodestar_store_pending_operations",
+                          "Registration writes waiting for a commit.", (double)st.pending);
 }
 
 /* Waits for the database and migrates it.  Returns -1 to go on, or the
@@ -57,17 +85,28 @@ static int prepare_db(struct store *store)
     return -1;
 }
 
-static int serve(const struct runtime_config *cfg, struct runtime_loop *loop)
+static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
+                 struct store *store)
 {
     struct ls_error err = { 0 };
     char addr[RUNTIME_ADDR_STR_MAX];
-    struct web_http_options wo = { .listen = &cfg->http.addr, .conninfo = cfg->db };
+    struct web_http_options wo = { .listen = &cfg->http.addr, .conninfo = cfg->db,
+                                   .admin_token = cfg->admin_token,
+                                   .static_dir = cfg->static_dir,
+                                   .models_dir = cfg->models_dir };
     struct web_http *web = web_http_start(&wo, &err);
     if (!web) {
         ls_log_error("http_failed", "flag=--http error=\"%s\"", err.msg);
         return RUNTIME_DAEMON_EXIT_FAILURE;
     }
     ls_log_info("listening", "proto=http addr=%s", web_http_bound(web, addr));
+    struct server *srv = server_start(cfg, loop, store, &err);
+    if (!srv) {
+        ls_log_error("coap_failed", "error=\"%s\" detail=\"%s\"", err.msg, err.detail);
+        web_http_stop(web);
+        return RUNTIME_DAEMON_EXIT_FAILURE;
+    }
+    web_http_metrics(web, write_metrics, srv);
     ls_log_info("started", "version=%s schema=%d", runtime_config_version(),
                 store_known_schema_version());
     int status = RUNTIME_DAEMON_EXIT_OK;
@@ -75,6 +114,8 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop)
         ls_log_error("loop_failed", "error=\"%s\"", err.msg);
         status = RUNTIME_DAEMON_EXIT_FAILURE;
     }
+    web_http_metrics(web, NULL, NULL);     /* no scrape may touch srv after this */
+    server_stop(srv);
     web_http_stop(web);
     return status;
 }
@@ -96,7 +137,7 @@ static int run(const struct runtime_config *cfg)
     }
     status = prepare_db(store);
     if (status < 0)
-        status = serve(cfg, loop);
+        status = serve(cfg, loop, store);
 out:
     store_close(store);
     runtime_loop_free(loop);

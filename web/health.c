@@ -12,7 +12,7 @@
 #include "web/web_int.h"
 
 enum MHD_Result web_health_get(struct web_http *w, struct MHD_Connection *conn,
-                               const struct web_request *req)
+                               struct web_request *req)
 {
     struct ls_error err = { 0 };
     pthread_mutex_lock(&w->store_lock);

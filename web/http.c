@@ -7,31 +7,59 @@
  * collected up to body_max; a larger one is discarded as it arrives and
  * answered 413 (at once when Content-Length already says so).
  *
- * Routing is one static table of (method, path, handler).  A path that
- * exists with another method answers 405 with Allow; anything else 404.
- * HEAD is served as GET (MHD drops the body).
+ * Routing is one static table of (method, path, role, handler).  A path
+ * ending in "/{}" takes one more non-empty segment, percent-decoded
+ * strictly into req->param (MHD hands us the path still encoded, see
+ * runtime_httpd_options.raw_url, so "%2F" inside a device name is not a
+ * separator).  A path that exists with another method answers 405 with
+ * Allow; a GET outside /api/ is a static file; anything else 404.  Auth
+ * runs after routing (an unknown route is 404 for everyone) and before the
+ * handler.  HEAD is served as GET (MHD drops the body).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "web/web_int.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lwm2m/model.h"
 #include "runtime/log.h"
+#include "store/tokens.h"
+
+struct web_counters web_counters;
 
 struct route {
     const char *method;
-    const char *path;               /* exact match */
+    const char *path;               /* exact, or a prefix ending in "/{}" */
+    enum store_tokens_role role;    /* NONE: no token needed */
     web_handler_fn *fn;
 };
 
 static const struct route routes[] = {
-    { "GET", "/healthz", web_health_get },
+    { "GET", "/healthz", STORE_TOKENS_NONE, web_health_get },
+    { "GET", "/metrics", STORE_TOKENS_NONE, web_metrics_get },
+    { "GET", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_list },
+    { "POST", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_create },
+    { "DELETE", "/api/tokens/{}", STORE_TOKENS_ADMIN, web_tokens_delete },
+    { "GET", "/api/devices", STORE_TOKENS_VIEWER, web_devices_list },
+    { "GET", "/api/devices/{}", STORE_TOKENS_VIEWER, web_devices_get },
+    { "GET", "/api/events", STORE_TOKENS_VIEWER, web_events_get },
+    { "GET", "/api/models", STORE_TOKENS_VIEWER, web_models_list },
+    { "GET", "/api/models/{}", STORE_TOKENS_VIEWER, web_models_get },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+enum MHD_Result web_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
+{
+    unsigned cls = status / 100;
+    if (cls >= 2 && cls <= 5)
+        atomic_fetch_add_explicit(&web_counters.status_class[cls], 1, memory_order_relaxed);
+    return MHD_queue_response(conn, status, r);
+}
 
 /* Queues status + body (consumed) with an optional Allow header. */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body,
@@ -50,9 +78,12 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = web_queue(conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -75,44 +106,124 @@ enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* jansson refuses invalid UTF-8, and a message may quote input. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
     return reply(conn, status, error_body(code, msg), NULL);
+}
+
+enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct ls_error *err)
+{
+    switch (err->code) {
+    case LS_ETRANSIENT:
+        return web_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                               "the database is unavailable; try again");
+    case LS_ENOTFOUND:
+        return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "%s", err->msg);
+    case LS_ECONFLICT:
+        return web_reply_error(conn, MHD_HTTP_CONFLICT, "conflict", "%s", err->msg);
+    case LS_EINVAL:
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", err->msg);
+    default:
+        /* The detail (libpq's text) goes to the log, not to the client. */
+        ls_log_error("http_store_failed", "error=\"%s\" detail=\"%s\"", err->msg, err->detail);
+        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                               "internal error");
+    }
+}
+
+/* Does path match the route's path?  For a "/{}" route, *rest gets the
+ * segment after the prefix. */
+static bool path_matches(const char *pattern, const char *path, const char **rest)
+{
+    size_t n = strlen(pattern);
+    *rest = NULL;
+    if (n >= 3 && strcmp(pattern + n - 3, "/{}") == 0) {
+        if (strncmp(path, pattern, n - 2) != 0)
+            return false;
+        const char *seg = path + n - 2;
+        if (!*seg || strchr(seg, '/'))
+            return false;
+        *rest = seg;
+        return true;
+    }
+    return strcmp(pattern, path) == 0;
 }
 
 /* 405 with the Allow header listing the methods the path has. */
 static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *conn,
-                                                const struct web_request *req)
+                                                const struct web_request *req, bool is_static)
 {
-    char allow[64] = "", msg[160];
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(routes[i].path, req->path) != 0)
+    char allow[96] = "", msg[160];
+    const char *rest;
+    for (size_t i = 0; i < N_ROUTES && !is_static; i++) {
+        if (!path_matches(routes[i].path, req->path, &rest))
             continue;
         size_t n = strlen(allow);
         snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", routes[i].method,
                  strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
+    if (is_static)
+        snprintf(allow, sizeof allow, "GET, HEAD");
     snprintf(msg, sizeof msg, "%.16s is not allowed here; allowed: %s", req->method, allow);
-    return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, error_body("method_not_allowed", msg), allow);
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, error_body("method_not_allowed", msg),
+                 allow);
+}
+
+static enum MHD_Result run_route(struct web_http *w, struct MHD_Connection *conn,
+                                 struct web_request *req, const struct route *rt,
+                                 const char *rest)
+{
+    if (rest) {
+        size_t len = strlen(rest);
+        req->param = malloc(len + 1);
+        if (!req->param)
+            return MHD_NO;
+        if (!web_url_decode(rest, len, req->param, len + 1, &req->param_len))
+            return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                   "the path segment is not valid percent-encoded UTF-8");
+    }
+    if (rt->role != STORE_TOKENS_NONE) {
+        enum MHD_Result ret;
+        if (!web_auth_check(w, conn, req, rt->role, &ret))
+            return ret;
+    }
+    return rt->fn(w, conn, req);
+}
+
+static bool is_api_path(const char *path)
+{
+    return strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0;
 }
 
 static enum MHD_Result route(struct web_http *w, struct MHD_Connection *conn,
-                             const struct web_request *req)
+                             struct web_request *req)
 {
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     bool path_known = false;
+    const char *rest;
 
     if (req->too_large)
         return web_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                                "request body exceeds %zu bytes", w->body_max);
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(routes[i].path, req->path) != 0)
+        if (!path_matches(routes[i].path, req->path, &rest))
             continue;
         path_known = true;
         if (strcmp(routes[i].method, method) == 0)
-            return routes[i].fn(w, conn, req);
+            return run_route(w, conn, req, &routes[i], rest);
     }
     if (path_known)
-        return reply_method_not_allowed(conn, req);
-    return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
+        return reply_method_not_allowed(conn, req, false);
+    if (is_api_path(req->path))
+        return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
+    if (strcmp(method, "GET") != 0)
+        return reply_method_not_allowed(conn, req, true);
+    return web_static_get(w, conn, req);
 }
 
 /* Appends an upload chunk, or marks the request too large. */
@@ -184,9 +295,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_done(void *cls, void *state)
 {
     struct web_request *req = state;
-    if (req)
+    if (req) {
         free(req->body);
+        free(req->param);
+    }
     free(req);
+}
+
+/* The object models /api/models serves: the daemon's, or our own. */
+static bool setup_model(struct web_http *w, const struct web_http_options *opts,
+                        struct ls_error *err)
+{
+    if (opts->model) {
+        w->model = opts->model;
+        return true;
+    }
+    w->owned_model = lwm2m_model_new(err);
+    if (!w->owned_model)
+        return false;
+    if (opts->models_dir && lwm2m_model_load_dir(w->owned_model, opts->models_dir, err) != LS_OK)
+        return false;
+    w->model = w->owned_model;
+    return true;
+}
+
+/* --admin-token: make sure the configured secret is a live admin token. */
+static bool ensure_admin(struct web_http *w, const char *secret, struct ls_error *err)
+{
+    uint8_t hash[STORE_TOKENS_HASH_LEN];
+    store_tokens_hash(secret, strlen(secret), hash);
+    if (store_tokens_ensure(w->store, "admin (--admin-token)", STORE_TOKENS_ADMIN, hash, err) !=
+        LS_OK) {
+        ls_error_prefix(err, "--admin-token");
+        return false;
+    }
+    return true;
+}
+
+static void free_web(struct web_http *w)
+{
+    web_events_stop(w->events);
+    web_auth_free(w->auth);
+    store_close(w->store);
+    lwm2m_model_free(w->owned_model);
+    free(w->static_root);
+    pthread_mutex_destroy(&w->store_lock);
+    pthread_mutex_destroy(&w->metrics_lock);
+    free(w);
 }
 
 struct web_http *web_http_start(const struct web_http_options *opts, struct ls_error *err)
@@ -197,7 +352,23 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
         return NULL;
     }
     w->body_max = opts->body_max ? opts->body_max : WEB_HTTP_BODY_MAX_DEFAULT;
+    w->metrics_fn = opts->metrics_fn;
+    w->metrics_arg = opts->metrics_arg;
     pthread_mutex_init(&w->store_lock, NULL);
+    pthread_mutex_init(&w->metrics_lock, NULL);
+    w->auth = web_auth_new();
+    if (!w->auth) {
+        ls_error_set(err, LS_ENOMEM, "cannot allocate the token cache");
+        goto fail;
+    }
+    if (!setup_model(w, opts, err))
+        goto fail;
+    if (opts->static_dir) {
+        /* A missing directory serves 404s; the dashboard is optional. */
+        w->static_root = realpath(opts->static_dir, NULL);
+        if (!w->static_root)
+            ls_log_warn("static_missing", "dir=\"%s\"", opts->static_dir);
+    }
     w->store = store_open(opts->conninfo, err);
     if (!w->store)
         goto fail;
@@ -206,20 +377,31 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
     struct ls_error later = { 0 };
     if (store_connect(w->store, &later) != LS_OK)
         ls_log_debug("web_db_deferred", "error=\"%s\"", later.msg);
+    if (opts->admin_token && !ensure_admin(w, opts->admin_token, err))
+        goto fail;
+    w->events = web_events_start(opts->conninfo, err);
+    if (!w->events)
+        goto fail;
 
     struct runtime_httpd_options o = {
         .listen = opts->listen, .threads = opts->threads, .handler = on_request,
-        .done = on_done, .cls = w,
+        .done = on_done, .cls = w, .raw_url = true,
     };
     w->httpd = runtime_httpd_start(&o, err);
     if (!w->httpd)
         goto fail;
     return w;
 fail:
-    store_close(w->store);
-    pthread_mutex_destroy(&w->store_lock);
-    free(w);
+    free_web(w);
     return NULL;
+}
+
+void web_http_metrics(struct web_http *w, runtime_metrics_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&w->metrics_lock);
+    w->metrics_fn = fn;
+    w->metrics_arg = arg;
+    pthread_mutex_unlock(&w->metrics_lock);
 }
 
 char *web_http_bound(const struct web_http *w, char *buf)
@@ -231,8 +413,9 @@ void web_http_stop(struct web_http *w)
 {
     if (!w)
         return;
+    /* Streams first: a suspended SSE connection would hold the drain for
+     * its whole timeout, and MHD refuses to stop with one suspended. */
+    web_events_close_streams(w->events);
     runtime_httpd_stop(w->httpd, 5000);
-    store_close(w->store);
-    pthread_mutex_destroy(&w->store_lock);
-    free(w);
+    free_web(w);
 }

@@ -12,8 +12,15 @@
  * Postgres comes back.
  *
  * Errors are {"error":{"code":"not_found","message":"..."}} with the HTTP
- * status: 404 unknown route, 405 wrong method (with Allow), 413 body over
- * body_max, 500 when the server itself fails.
+ * status: 400 bad input, 401 no or unknown token, 403 a role too low, 404
+ * unknown route or thing, 405 wrong method (with Allow), 409 conflict, 413
+ * body over body_max, 503 database away, 500 when the server itself fails.
+ *
+ * Routes and roles (web/http.c has the table):
+ *   GET /healthz, GET /metrics, GET /<static file>      no token
+ *   GET /api/devices, /api/devices/{ep}, /api/events,
+ *       /api/models, /api/models/{id}                   viewer
+ *   GET|POST /api/tokens, DELETE /api/tokens/{id}       admin
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -23,6 +30,9 @@
 #include <stddef.h>
 #include "runtime/addr.h"
 #include "runtime/err.h"
+#include "runtime/metrics.h"
+
+struct lwm2m_model;
 
 #define WEB_HTTP_BODY_MAX_DEFAULT (1024 * 1024)  /* bytes */
 
@@ -33,6 +43,15 @@ struct web_http_options {
     const char *conninfo;               /* borrowed; --db, for the web layer's store */
     size_t body_max;                    /* request body limit, bytes; 0 = default */
     unsigned threads;                   /* HTTP thread pool size; 0 = 4 */
+    /* Added for issue 4 (REST API base): */
+    const char *admin_token;            /* borrowed; --admin-token: ensured at start */
+    const char *static_dir;             /* borrowed; --static; NULL = no dashboard */
+    const struct lwm2m_model *model;    /* borrowed, read-only; NULL = the built-in
+                                         * objects plus models_dir, loaded here */
+    const char *models_dir;             /* borrowed; --models, used when model is NULL */
+    runtime_metrics_fn *metrics_fn;     /* more /metrics lines; may be NULL (see
+                                         * also web_http_metrics) */
+    void *metrics_arg;                  /* passed to metrics_fn, on an HTTP thread */
 };
 
 /*
@@ -45,6 +64,16 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
 
 /* Bound address ("127.0.0.1:8080"); buf: RUNTIME_ADDR_STR_MAX.  Returns buf. */
 char *web_http_bound(const struct web_http *w, char *buf);
+
+/*
+ * web_http_metrics -- set (or, with fn NULL, clear) the function that adds
+ * lines to GET /metrics after the web layer's own, e.g. the CoAP side's
+ * counters once it has started.  fn runs on an HTTP thread under a lock
+ * that this call also takes: after web_http_metrics(w, NULL, NULL)
+ * returns, fn is not running and will not run, so arg may be freed.
+ * Added for issue 4.
+ */
+void web_http_metrics(struct web_http *w, runtime_metrics_fn *fn, void *arg);
 
 /* Stops accepting, lets requests in progress finish (up to 5 s), stops the
  * threads, closes the store, frees.  NULL is a no-op. */

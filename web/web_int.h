@@ -3,8 +3,10 @@
  * web/ (json_t and MHD types stay here)
  *
  * A handler gets the web context, the connection and the request (method,
- * path, complete body) and queues exactly one response with the
- * web_reply_* helpers.  Routes are listed in web/http.c.
+ * path, complete body, the decoded {param} of its route and the caller's
+ * token) and queues exactly one response with the web_reply_* helpers.
+ * Routes and the role each needs are listed in web/http.c; auth runs
+ * before the handler, so a handler never sees an unauthorised request.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -14,45 +16,164 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "runtime/err.h"
 #include "runtime/httpd.h"
 #include "store/store.h"
+#include "store/tokens.h"
 #include "web/http.h"
+
+struct web_auth;
+struct web_events;
+
+/* Counters for /metrics; relaxed atomics, any thread. */
+struct web_counters {
+    atomic_uint_fast64_t status_class[6];   /* [2] = 2xx ... [5] = 5xx; [0]/[1] unused */
+    atomic_uint_fast64_t auth_missing;      /* 401: no Authorization header */
+    atomic_uint_fast64_t auth_invalid;      /* 401: unknown or malformed token */
+    atomic_uint_fast64_t auth_forbidden;    /* 403: role too low */
+};
 
 struct web_http {
     struct runtime_httpd *httpd;
     size_t body_max;                /* bytes */
     pthread_mutex_t store_lock;     /* serialises every use of store */
     struct store *store;            /* the web layer's own connection */
+    struct web_auth *auth;          /* token cache (web/auth.c) */
+    struct web_events *events;      /* the SSE hub (web/events.c) */
+    const struct lwm2m_model *model;/* borrowed or owned_model */
+    struct lwm2m_model *owned_model;/* loaded by web_http_start when not given */
+    char *static_root;              /* realpath of --static; NULL = none */
+    pthread_mutex_t metrics_lock;   /* guards metrics_fn/arg and their calls */
+    runtime_metrics_fn *metrics_fn;
+    void *metrics_arg;
 };
+
+/* Process-wide: a process runs one web layer, and the reply helpers that
+ * count have no web_http at hand. */
+extern struct web_counters web_counters;
 
 /* One request, from MHD's first handler call to its completion. */
 struct web_request {
     const char *method;             /* borrowed from MHD for the request's life */
-    const char *path;               /* borrowed, likewise */
+    const char *path;               /* borrowed, likewise; still percent-encoded */
     char *body;                     /* NUL-terminated upload; NULL when empty */
     size_t body_len;                /* bytes */
     bool too_large;                 /* upload exceeded body_max: answer 413 */
     bool replied;                   /* a response is queued: ignore further calls */
+    char *param;                    /* the route's decoded {param}; NULL when none */
+    size_t param_len;               /* bytes */
+    struct store_token token;       /* the caller, once auth passed */
 };
 
 typedef enum MHD_Result web_handler_fn(struct web_http *w, struct MHD_Connection *conn,
-                                       const struct web_request *req);
+                                       struct web_request *req);
 
 /* Queues status + the JSON body.  Consumes body (json_decref), even on
  * failure.  Returns MHD_NO only when MHD could not queue (the connection is
  * then closed). */
 enum MHD_Result web_reply_json(struct MHD_Connection *conn, unsigned status, json_t *body);
 
-/* {"error":{"code":code,"message":...}} with status. */
+/* {"error":{"code":code,"message":...}} with status.  Bytes of the message
+ * that are not printable ASCII become '?', so any input echoed in it keeps
+ * the body valid JSON. */
 enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                 const char *fmt, ...) LS_PRINTF(4, 5);
 
-/* GET /healthz -- web/health.c */
+/* The error reply for a failed store call: 503 while the database is away,
+ * 404 / 409 / 400 for ENOTFOUND / ECONFLICT / EINVAL, else 500. */
+enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct ls_error *err);
+
+/* Queues a prepared response and counts its status class. */
+enum MHD_Result web_queue(struct MHD_Connection *conn, unsigned status,
+                          struct MHD_Response *r);
+
+/* --- web/url.c: pure helpers (unit-tested) --- */
+
+/*
+ * web_url_decode -- strict percent-decoding of len bytes of in into out
+ * (cap bytes, NUL-terminated).  Refuses a '%' not followed by two hex
+ * digits, an encoded NUL, output that is not valid UTF-8, and output that
+ * does not fit.  *out_len gets the decoded length.
+ */
+bool web_url_decode(const char *in, size_t len, char *out, size_t cap, size_t *out_len);
+
+/* True when len bytes of s are well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF). */
+bool web_url_utf8_valid(const char *s, size_t len);
+
+/* Parses a decimal in [min, max] (no sign, no spaces, no leading '+'). */
+bool web_url_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* The decoded query value of name into out (cap bytes).  0 when absent,
+ * 1 when present and valid, -1 when present but badly encoded or too long. */
+int web_url_query(struct MHD_Connection *conn, const char *name, char *out, size_t cap);
+
+/* --- web/auth.c --- */
+
+struct web_auth *web_auth_new(void);
+void web_auth_free(struct web_auth *a);
+
+/* Forget every cached lookup (after a token is deleted here). */
+void web_auth_flush(struct web_auth *a);
+
+/*
+ * web_auth_check -- authenticate the request's bearer token and require
+ * at least role.  true: req->token is the caller.  false: a 401/403/503
+ * reply was queued (*ret is what to return to MHD).
+ */
+bool web_auth_check(struct web_http *w, struct MHD_Connection *conn, struct web_request *req,
+                    enum store_tokens_role role, enum MHD_Result *ret);
+
+/* --- handlers --- */
 enum MHD_Result web_health_get(struct web_http *w, struct MHD_Connection *conn,
-                               const struct web_request *req);
+                               struct web_request *req);
+enum MHD_Result web_tokens_list(struct web_http *w, struct MHD_Connection *conn,
+                                struct web_request *req);
+enum MHD_Result web_tokens_create(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_tokens_delete(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_devices_list(struct web_http *w, struct MHD_Connection *conn,
+                                 struct web_request *req);
+enum MHD_Result web_devices_get(struct web_http *w, struct MHD_Connection *conn,
+                                struct web_request *req);
+enum MHD_Result web_models_list(struct web_http *w, struct MHD_Connection *conn,
+                                struct web_request *req);
+enum MHD_Result web_models_get(struct web_http *w, struct MHD_Connection *conn,
+                               struct web_request *req);
+enum MHD_Result web_metrics_get(struct web_http *w, struct MHD_Connection *conn,
+                                struct web_request *req);
+enum MHD_Result web_static_get(struct web_http *w, struct MHD_Connection *conn,
+                               struct web_request *req);
+enum MHD_Result web_events_get(struct web_http *w, struct MHD_Connection *conn,
+                               struct web_request *req);
+
+/* --- web/static.c: pure helper (unit-tested) --- */
+
+/* Checks a decoded request path for the static tree and turns it into a
+ * relative file path ("/" -> "index.html"): refuses "..", ".", empty
+ * segments after the first, backslashes and control bytes. */
+bool web_static_relpath(const char *path, char *out, size_t cap);
+
+/* The Content-Type for a file name, by extension. */
+const char *web_static_content_type(const char *name);
+
+/* --- web/events.c: the SSE hub --- */
+struct web_events *web_events_start(const char *conninfo, struct ls_error *err);
+/* Ends every stream (their connections resume and finish); call before
+ * the HTTP server stops. */
+void web_events_close_streams(struct web_events *e);
+void web_events_stop(struct web_events *e);
+/* Current subscribers, for /metrics. */
+unsigned web_events_subscribers(struct web_events *e);
+
+/* Formats one SSE frame ("id: 7\nevent: update\ndata: {...}\n\n") into a
+ * malloc'd string; NULL on ENOMEM.  Pure, unit-tested. */
+char *web_events_frame(int64_t id, const char *kind, const char *json);
 
 #endif /* LODESTAR_WEB_WEB_INT_H */

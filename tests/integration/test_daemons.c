@@ -34,7 +34,8 @@ static const char *bin(const char *var)
 /* Starts lodestar-server on an ephemeral HTTP port; fills base_url. */
 static struct harness_proc *start_server(char *base_url, size_t cap)
 {
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", NULL };
+    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
+                     "--coaps", "127.0.0.1:0", NULL };
     char *env[] = { KEY_ENV, db_env, NULL };
     struct harness_proc *p = harness_proc_spawn("server", bin("LODESTAR_SERVER_BIN"), argv, env);
     ck_assert_ptr_nonnull(p);
@@ -193,7 +194,8 @@ END_TEST
 
 START_TEST(test_server_missing_master_key_exits_2)
 {
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", NULL };
+    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
+                     "--coaps", "127.0.0.1:0", NULL };
     char *env[] = { db_env, NULL };
     char *err = expect_usage_error("LODESTAR_SERVER_BIN", argv, env);
     ck_assert_str_eq(err, "lodestar-server: --master-key: required; make one with: "
@@ -286,7 +288,8 @@ START_TEST(test_server_refuses_newer_schema_exits_1)
                                   " (version, name) VALUES (9999, 'from_the_future')"), 0);
 
     snprintf(env_db, sizeof env_db, "LODESTAR_DB=%s", conninfo);
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", NULL };
+    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
+                     "--coaps", "127.0.0.1:0", NULL };
     char *env[] = { KEY_ENV, env_db, NULL };
     struct harness_proc *p = harness_proc_spawn("server", bin("LODESTAR_SERVER_BIN"), argv, env);
     ck_assert_ptr_nonnull(p);

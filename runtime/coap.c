@@ -1,0 +1,801 @@
+/*
+ * runtime/coap.c -- the CoAP/DTLS endpoint layer (runtime/coap.h)
+ *
+ * One libcoap context per struct runtime_coap, driven from a runtime_loop
+ * watch on coap_context_get_coap_fd() (LIBCOAP.md section 5: the epoll fd
+ * carries libcoap's own timerfd, so retransmissions and timeouts fire with
+ * no help from us; coap_io_process_with_fds is useless on Debian's epoll
+ * build).  coap_io_process(ctx, COAP_IO_NO_WAIT) runs once at start to arm
+ * that timer, then on every readiness, and once more after a kick.
+ *
+ * Work that must not happen inside a libcoap callback (tearing a session
+ * down) is queued and run right after coap_io_process returns.
+ *
+ * The libcoap log handler is process-global in libcoap (it takes no
+ * argument); it forwards warn and above to our log and needs no state.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "runtime/coap.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "runtime/log.h"
+#include "runtime/loop.h"
+
+/* A small set of referenced sessions (a handful at a time: devices that
+ * rebooted in the last seconds). */
+struct session_set {
+    coap_session_t **s;
+    size_t n, cap;
+};
+
+/* Session -> certificate CN, for X.509 sessions (libcoap 4.3.1 has no call
+ * to get the peer certificate of a session: LIBCOAP.md section 1).  A
+ * fixed bucket array: one entry per live X.509 session. */
+#define CN_BUCKETS 1024
+struct cn_entry {
+    struct cn_entry *next;
+    const coap_session_t *session;
+    bool rpk;                   /* cn is the endpoint of a raw public key */
+    char cn[];
+};
+
+struct runtime_coap {
+    coap_context_t *ctx;
+    struct cn_entry *cns[CN_BUCKETS];
+    char *rpk_pem;                      /* RPK mode: our key, PEM; libcoap keeps
+                                           pointers into it for every handshake */
+    size_t rpk_pem_len;
+    struct runtime_loop *loop;
+    struct runtime_loop_watch *watch;   /* on the context's epoll fd */
+    struct runtime_loop_timer kick;     /* 0 ms timer: run libcoap soon */
+    struct runtime_coap_options o;
+    coap_endpoint_t *ep_udp, *ep_dtls;
+    coap_bin_const_t psk;               /* what the PSK callback returns; points
+                                           into the user's table, never owned */
+    coap_session_t **doomed;            /* referenced; torn down after io */
+    size_t n_doomed, cap_doomed;
+    struct runtime_coap_stats stats;
+    runtime_coap_after_fn *after;       /* user's deferred work; may be NULL */
+    void *after_arg;
+    struct session_set suspects;        /* re-handshake seen: probe after io */
+    struct session_set probing;         /* a probe ping is in flight */
+};
+
+coap_pdu_code_t runtime_coap_code(enum ls_rc rc)
+{
+    switch (rc) {
+    case LS_OK:
+        return COAP_EMPTY_CODE;
+    case LS_EINVAL:
+    case LS_EPROTO:
+        return COAP_RESPONSE_CODE_BAD_REQUEST;
+    case LS_ENOTFOUND:
+        return COAP_RESPONSE_CODE_NOT_FOUND;
+    case LS_ECONFLICT:
+        return COAP_RESPONSE_CODE_CONFLICT;
+    case LS_EUNSUPPORTED:
+        return COAP_RESPONSE_CODE_PRECONDITION_FAILED;
+    case LS_ENOMEM:
+    case LS_ETRANSIENT:
+        return COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE;
+    case LS_EIO:
+    default:
+        return COAP_RESPONSE_CODE_INTERNAL_ERROR;
+    }
+}
+
+static void watch_rehandshake(const char *message);
+static void cn_forget(struct runtime_coap *c, const coap_session_t *s);
+
+/* libcoap's log -> ours.  Messages end in '\n'; one line each. */
+static void coap_log_to_ours(coap_log_t level, const char *message)
+{
+    size_t n = strlen(message);
+    while (n && (message[n - 1] == '\n' || message[n - 1] == '\r'))
+        n--;
+    /* The surplus reads of read batching (see on_ready) log this for an
+     * empty socket; a real read error shows up in coap_network_read's own
+     * message, which is kept. */
+    if (level == LOG_WARNING && ((n >= 11 && memcmp(message + n - 11, "read failed", 11) == 0) ||
+                                 strstr(message, strerror(EAGAIN))))
+        return;
+    if (level <= LOG_ERR)
+        ls_log_error("libcoap", "message=\"%.*s\"", (int)n, message);
+    else
+        ls_log_warn("libcoap", "message=\"%.*s\"", (int)n, message);
+    watch_rehandshake(message);
+}
+
+
+/* ---- session sets ---- */
+
+static bool set_has(const struct session_set *set, const coap_session_t *s)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->s[i] == s)
+            return true;
+    return false;
+}
+
+/* Adds s with a reference; false when present or out of memory. */
+static bool set_add(struct session_set *set, coap_session_t *s)
+{
+    if (set_has(set, s))
+        return false;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 8;
+        coap_session_t **a = realloc(set->s, cap * sizeof *a);
+        if (!a)
+            return false;
+        set->s = a;
+        set->cap = cap;
+    }
+    set->s[set->n++] = coap_session_reference(s);
+    return true;
+}
+
+/* Removes s and drops the set's reference. */
+static void set_del(struct session_set *set, coap_session_t *s)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->s[i] == s) {
+            set->s[i] = set->s[--set->n];
+            coap_session_release(s);
+            return;
+        }
+}
+
+static void set_clear(struct session_set *set)
+{
+    while (set->n)
+        coap_session_release(set->s[--set->n]);
+    free(set->s);
+    set->s = NULL;
+    set->cap = 0;
+}
+
+/*
+ * ---- a device that reboots and handshakes again from the same address ----
+ *
+ * libcoap 4.3.1 keeps the old, established DTLS session for that address;
+ * GnuTLS drops the new ClientHello (epoch 0) inside it and the device can
+ * never reconnect (LIBCOAP.md section 3).  The only trace is GnuTLS's audit
+ * message, which libcoap logs at warning level with the session's
+ * addresses: "** <local> <-> <remote> (ifN) DTLS: Discarded message[k]
+ * with invalid epoch 0."  So the log handler watches for it and marks the
+ * session as a suspect; after coap_io_process the suspect is probed with a
+ * CoAP ping on a short retransmission schedule (1 s, one retransmission):
+ *   - the old peer answers (RST, as to any empty CON): it is alive, the
+ *     stray ClientHello was a late retransmission; nothing changes;
+ *   - no answer: NACK TOO_MANY_RETRIES, the session is torn down, and the
+ *     device's next ClientHello retransmission starts a fresh session.
+ * Probing first, rather than tearing down on the log line alone, keeps an
+ * off-path attacker who spoofs one datagram from cutting a live device off.
+ * Periodic pings to every DTLS session were rejected: they cost traffic for
+ * 100 000 idle devices, and a rebooting device's ClientHellos keep its
+ * session "active", so an idle-based ping never fires (LIBCOAP.md).
+ * The hook depends on libcoap's log text; if a libcoap update changes it,
+ * test_psk_reboot_same_port fails and says so.
+ */
+
+/* The live contexts, for the log handler, which libcoap calls without an
+ * argument.  Written only when a context starts or is freed (at start-up
+ * and shutdown, never concurrently with traffic). */
+#define MAX_CONTEXTS 8
+static struct runtime_coap *contexts[MAX_CONTEXTS];
+
+static bool parse_peer(const char *text, size_t len, coap_address_t *a)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon = memrchr(text, ':', len);
+    if (!colon || colon == text)
+        return false;
+    size_t hl = (size_t)(colon - text);
+    int port = atoi(colon + 1);
+    coap_address_init(a);
+    if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']' && hl - 2 < sizeof host) {
+        memcpy(host, text + 1, hl - 2);
+        host[hl - 2] = '\0';
+        a->addr.sin6.sin6_family = AF_INET6;
+        a->addr.sin6.sin6_port = htons((uint16_t)port);
+        a->size = sizeof a->addr.sin6;
+        return inet_pton(AF_INET6, host, &a->addr.sin6.sin6_addr) == 1;
+    }
+    if (hl >= sizeof host)
+        return false;
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    a->addr.sin.sin_family = AF_INET;
+    a->addr.sin.sin_port = htons((uint16_t)port);
+    a->size = sizeof a->addr.sin;
+    return inet_pton(AF_INET, host, &a->addr.sin.sin_addr) == 1;
+}
+
+static void watch_rehandshake(const char *message)
+{
+    const char *arrow, *ifp;
+    coap_address_t peer;
+    if (!strstr(message, "with invalid epoch 0") || !(arrow = strstr(message, "<-> ")) ||
+        !(ifp = strstr(arrow, " (if")))
+        return;
+    arrow += 4;
+    if (!parse_peer(arrow, (size_t)(ifp - arrow), &peer))
+        return;
+    int ifindex = atoi(ifp + 4);
+    for (size_t i = 0; i < MAX_CONTEXTS; i++) {
+        struct runtime_coap *c = contexts[i];
+        coap_session_t *s = c ? coap_session_get_by_peer(c->ctx, &peer, ifindex) : NULL;
+        if (s && runtime_coap_session_is_dtls(s) && !set_has(&c->probing, s))
+            set_add(&c->suspects, s);
+    }
+}
+
+static void probe_suspects(struct runtime_coap *c)
+{
+    while (c->suspects.n) {
+        coap_session_t *s = c->suspects.s[c->suspects.n - 1];
+        if (set_add(&c->probing, s)) {
+            coap_session_set_ack_timeout(s, (coap_fixed_point_t){ 1, 0 });
+            coap_session_set_max_retransmit(s, 1);
+            if (coap_session_send_ping(s) == COAP_INVALID_MID) {
+                set_del(&c->probing, s);
+                runtime_coap_disconnect_later(c, s);
+            } else {
+                char addr[RUNTIME_ADDR_STR_MAX];
+                ls_log_info("dtls_rehandshake", "addr=%s action=probe",
+                            runtime_coap_session_addr(s, addr));
+            }
+        }
+        set_del(&c->suspects, s);
+    }
+}
+
+static void run_doomed(struct runtime_coap *c)
+{
+    /* Pops until empty: session_gone or disconnected may queue more. */
+    while (c->n_doomed) {
+        coap_session_t *s = c->doomed[--c->n_doomed];
+        set_del(&c->probing, s);
+        if (c->o.session_gone)
+            c->o.session_gone(c->o.session_gone_arg, s);
+        coap_session_disconnected(s, COAP_NACK_NOT_DELIVERABLE);
+        coap_session_release(s);
+        c->stats.teardowns++;
+    }
+}
+
+static void process(struct runtime_coap *c)
+{
+    coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+    probe_suspects(c);
+    run_doomed(c);
+    if (c->after)
+        c->after(c->after_arg);
+}
+
+void runtime_coap_set_after_io(struct runtime_coap *c, runtime_coap_after_fn *fn, void *arg)
+{
+    c->after = fn;
+    c->after_arg = arg;
+}
+
+/*
+ * READ BATCHING.  coap_io_process walks every session of the context twice
+ * (idle checks in coap_io_prepare_epoll) and then reads ONE datagram per
+ * ready endpoint: the cost of a datagram grows with the number of sessions,
+ * and an LwM2M server holds one session per registered device (LIBCOAP.md
+ * section 6; perf here: 66 % of the CPU in coap_io_prepare_io at 10 000
+ * registrations, 1 200 registrations/s).  With read_batch K > 1 the loop
+ * does libcoap's epoll_wait itself and hands each ready event K times to
+ * coap_io_do_epoll, so one walk reads up to K datagrams per endpoint.
+ * Timers still run: libcoap's timerfd is among the events, and
+ * coap_async_trigger arms it for "now".  The surplus reads find the socket
+ * empty (EAGAIN), which libcoap reports at warning level ("coap_network_read:
+ * Resource temporarily unavailable", then "read failed"); the log filter
+ * drops exactly those lines.  This leans on
+ * coap_io_do_epoll, documented as internal in 4.3.1; the functional suite
+ * runs with it on, so a libcoap change that breaks it shows up there.
+ */
+#define READ_BATCH_MAX 64
+#define READY_MAX 16
+
+static void on_ready(struct runtime_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct runtime_coap *c = arg;
+    if (c->o.read_batch <= 1) {
+        process(c);
+        return;
+    }
+    struct epoll_event ev[READY_MAX], rep[READY_MAX * READ_BATCH_MAX];
+    int n = epoll_wait(fd, ev, READY_MAX, 0);
+    size_t rn = 0;
+    unsigned k = c->o.read_batch < READ_BATCH_MAX ? c->o.read_batch : READ_BATCH_MAX;
+    for (unsigned i = 0; i < k; i++)
+        for (int j = 0; j < n; j++)
+            rep[rn++] = ev[j];
+    if (rn)
+        coap_io_do_epoll(c->ctx, rep, rn);
+    probe_suspects(c);
+    run_doomed(c);
+    if (c->after)
+        c->after(c->after_arg);
+}
+
+static void on_kick(struct runtime_loop *loop, void *arg)
+{
+    process(arg);
+}
+
+void runtime_coap_kick(struct runtime_coap *c)
+{
+    if (!runtime_loop_timer_active(&c->kick) &&
+        runtime_loop_timer_start(c->loop, &c->kick, 0, 0, NULL) != LS_OK)
+        ls_log_warn("coap_kick_failed", "reason=\"out of memory\"");
+}
+
+void runtime_coap_disconnect_later(struct runtime_coap *c, coap_session_t *s)
+{
+    for (size_t i = 0; i < c->n_doomed; i++)
+        if (c->doomed[i] == s)
+            return;
+    if (c->n_doomed == c->cap_doomed) {
+        size_t cap = c->cap_doomed ? c->cap_doomed * 2 : 8;
+        coap_session_t **d = realloc(c->doomed, cap * sizeof *d);
+        if (!d) {
+            ls_log_warn("coap_teardown_dropped", "reason=\"out of memory\"");
+            return;
+        }
+        c->doomed = d;
+        c->cap_doomed = cap;
+    }
+    c->doomed[c->n_doomed++] = coap_session_reference(s);
+    runtime_coap_kick(c);
+}
+
+static const coap_bin_const_t *on_psk_identity(coap_bin_const_t *identity,
+                                               coap_session_t *s, void *arg)
+{
+    struct runtime_coap *c = arg;
+    const uint8_t *key = NULL;
+    size_t key_len = 0;
+    if (!identity || !identity->length ||
+        !c->o.psk(c->o.psk_arg, identity->s, identity->length, &key, &key_len)) {
+        c->stats.psk_refused++;
+        ls_log_info("dtls_refused", "reason=\"unknown or revoked PSK identity\" identity_len=%zu",
+                    identity ? identity->length : 0);
+        return NULL;
+    }
+    /* Borrowed from the user's table, which is only replaced on this
+     * thread between callbacks; libcoap copies it into the session. */
+    c->psk.s = key;
+    c->psk.length = key_len;
+    return &c->psk;
+}
+
+static int on_event(coap_session_t *s, const coap_event_t ev)
+{
+    struct runtime_coap *c = runtime_coap_from_context(coap_session_get_context(s));
+    if (!c)
+        return 0;
+    switch (ev) {
+    case COAP_EVENT_DTLS_ERROR:
+        c->stats.dtls_failures++;
+        /* fall through */
+    case COAP_EVENT_DTLS_CLOSED:
+        if (ev == COAP_EVENT_DTLS_CLOSED)
+            c->stats.dtls_closed++;
+        /* fall through */
+    case COAP_EVENT_SERVER_SESSION_DEL:
+        /* A kept DTLS session that is closed must be released now, or a new
+         * handshake from the same address is ignored (LIBCOAP.md section 3).
+         * Releasing inside the event handler was verified safe. */
+        if (c->o.session_gone)
+            c->o.session_gone(c->o.session_gone_arg, s);
+        if (ev == COAP_EVENT_SERVER_SESSION_DEL)
+            cn_forget(c, s);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+                    const coap_mid_t mid)
+{
+    struct runtime_coap *c = runtime_coap_from_context(coap_session_get_context(s));
+    if (!c)
+        return;
+    if (reason == COAP_NACK_RST && set_has(&c->probing, s)) {
+        /* The old peer answered the probe: alive.  Back to defaults. */
+        coap_session_set_ack_timeout(s, COAP_DEFAULT_ACK_TIMEOUT);
+        coap_session_set_max_retransmit(s, COAP_DEFAULT_MAX_RETRANSMIT);
+        set_del(&c->probing, s);
+    } else if (reason == COAP_NACK_TOO_MANY_RETRIES && runtime_coap_session_is_dtls(s)) {
+        runtime_coap_disconnect_later(c, s);
+    }
+}
+
+static void size_rcvbuf(const coap_endpoint_t *ep, int family);
+
+static coap_endpoint_t *bind_endpoint(struct runtime_coap *c, const struct runtime_addr *a,
+                                      coap_proto_t proto, struct ls_error *err)
+{
+    coap_address_t addr;
+    coap_address_init(&addr);
+    memcpy(&addr.addr, &a->ss, a->len);
+    addr.size = a->len;
+    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &addr, proto);
+    if (!ep) {
+        char buf[RUNTIME_ADDR_STR_MAX];
+        ls_error_set(err, LS_EIO, "%s: cannot listen on %s",
+                     proto == COAP_PROTO_DTLS ? "--coaps" : "--coap",
+                     runtime_addr_format((const struct sockaddr *)&a->ss, a->len, buf));
+        return NULL;
+    }
+    coap_endpoint_set_default_mtu(ep, COAP_DEFAULT_MTU);
+    size_rcvbuf(ep, a->ss.ss_family);
+    return ep;
+}
+
+/*
+ * Receive buffer.  A registration storm arrives in bursts (hundreds of
+ * devices at once) while the loop thread is busy; with the kernel's default
+ * 208 KiB buffer the measured storm lost 1-3 % of its datagrams ("receive
+ * buffer errors"), each costing the device a 2 s retransmission.  libcoap
+ * 4.3.1 has no call to size an endpoint's socket or to get its fd, so the
+ * fd is found by its bound address.  SO_RCVBUFFORCE (CAP_NET_ADMIN) goes
+ * past net.core.rmem_max; without the capability SO_RCVBUF gets what the
+ * sysctl allows.  Best effort: failure only costs retransmissions.
+ */
+#define RCVBUF_BYTES (8 << 20)
+
+static void size_rcvbuf(const coap_endpoint_t *ep, int family)
+{
+    const char *text = coap_endpoint_str(ep);
+    const char *sp = strchr(text, ' ');
+    const char *colon = sp ? memrchr(text, ':', (size_t)(sp - text)) : NULL;
+    int port = colon ? atoi(colon + 1) : 0, size = RCVBUF_BYTES;
+    for (int fd = 0; fd < 4096 && port; fd++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 || ss.ss_family != family ||
+            runtime_addr_port((struct sockaddr *)&ss) != port ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM)
+            continue;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0)
+            ls_log_debug("coap_rcvbuf", "error=\"%s\"", strerror(errno));
+        return;
+    }
+}
+
+char *runtime_coap_bound(const struct runtime_coap *c, bool dtls, char *buf)
+{
+    const coap_endpoint_t *ep = dtls ? c->ep_dtls : c->ep_udp;
+    buf[0] = '\0';
+    if (!ep)
+        return buf;
+    /* coap_endpoint_str prints the bound address (libcoap reads it back
+     * with getsockname after bind, so port 0 shows the real port) followed
+     * by " UDP" / " DTLS". */
+    const char *s = coap_endpoint_str(ep);
+    size_t n = strcspn(s, " ");
+    if (n >= RUNTIME_ADDR_STR_MAX)
+        n = RUNTIME_ADDR_STR_MAX - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+
+/* ---- X.509: the CN of each session ---- */
+
+static size_t cn_bucket(const coap_session_t *s)
+{
+    return ((uintptr_t)s >> 4) % CN_BUCKETS;
+}
+
+static void cn_forget(struct runtime_coap *c, const coap_session_t *s)
+{
+    struct cn_entry **p = &c->cns[cn_bucket(s)];
+    while (*p) {
+        if ((*p)->session == s) {
+            struct cn_entry *e = *p;
+            *p = e->next;
+            free(e);
+            return;
+        }
+        p = &(*p)->next;
+    }
+}
+
+static const struct cn_entry *cn_find(const struct runtime_coap *c, const coap_session_t *s)
+{
+    for (const struct cn_entry *e = c->cns[cn_bucket(s)]; e; e = e->next)
+        if (e->session == s)
+            return e;
+    return NULL;
+}
+
+const char *runtime_coap_session_cn(const struct runtime_coap *c, const coap_session_t *s)
+{
+    const struct cn_entry *e = cn_find(c, s);
+    return e && !e->rpk ? e->cn : NULL;
+}
+
+const char *runtime_coap_session_rpk_endpoint(const struct runtime_coap *c,
+                                              const coap_session_t *s)
+{
+    const struct cn_entry *e = cn_find(c, s);
+    return e && e->rpk ? e->cn : NULL;
+}
+
+/* Called by libcoap for each certificate of the chain once the TLS checks
+ * (CA, validity) passed; depth 0 is the device's own certificate. */
+static int on_cn(const char *cn, const uint8_t *der, size_t der_len, coap_session_t *s,
+                 unsigned depth, int validated, void *arg)
+{
+    struct runtime_coap *c = arg;
+    bool rpk = c->o.rpk != NULL;
+    if (!validated || !cn)
+        return 0;
+    if (depth > 0)
+        return 1;
+    if (rpk) {
+        /* libcoap checks a raw public key against nothing: the key must be
+         * one we hold for some endpoint (LIBCOAP.md section 1). */
+        cn = c->o.rpk(c->o.rpk_arg, der, der_len);
+        if (!cn) {
+            ls_log_info("dtls_refused", "reason=\"unknown raw public key\"");
+            return 0;
+        }
+    }
+    cn_forget(c, s);
+    size_t n = strlen(cn);
+    struct cn_entry *e = malloc(sizeof *e + n + 1);
+    if (!e)
+        return 0;
+    e->session = s;
+    e->rpk = rpk;
+    memcpy(e->cn, cn, n + 1);
+    e->next = c->cns[cn_bucket(s)];
+    c->cns[cn_bucket(s)] = e;
+    return 1;
+}
+
+/* RPK: the server's own key, PEM, read into memory (libcoap refuses PEM
+ * files for RPK; the same buffer serves as "certificate" and key). */
+static enum ls_rc setup_rpk(struct runtime_coap *c, struct ls_error *err)
+{
+    FILE *f = fopen(c->o.key_file, "r");
+    char *buf = calloc(1, 8192);
+    size_t n = f && buf ? fread(buf, 1, 8191, f) : 0;
+    if (f)
+        fclose(f);
+    if (!n) {
+        free(buf);
+        return ls_error_set(err, LS_EINVAL, "--dtls-key: cannot read %s", c->o.key_file);
+    }
+    c->rpk_pem = buf;
+    c->rpk_pem_len = 8192;
+    coap_dtls_pki_t pki;
+    memset(&pki, 0, sizeof pki);
+    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pki.verify_peer_cert = 1;
+    pki.is_rpk_not_cert = 1;
+    pki.validate_cn_call_back = on_cn;
+    pki.cn_call_back_arg = c;
+    pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+    pki.pki_key.key.pem_buf.public_cert = (const uint8_t *)buf;
+    pki.pki_key.key.pem_buf.private_key = (const uint8_t *)buf;
+    pki.pki_key.key.pem_buf.public_cert_len = n + 1;
+    pki.pki_key.key.pem_buf.private_key_len = n + 1;
+    int ok = coap_context_set_pki(c->ctx, &pki);
+    if (!ok)
+        return ls_error_set(err, LS_EIO, "--dtls-key: cannot use it as a raw public key");
+    return LS_OK;
+}
+
+static enum ls_rc setup_pki(struct runtime_coap *c, struct ls_error *err)
+{
+    if (c->o.rpk && !c->o.cert_file && c->o.key_file)
+        return setup_rpk(c, err);
+    c->o.rpk = NULL;        /* X.509: on_cn records certificate CNs */
+    if (!c->o.cert_file || !c->o.key_file || !c->o.ca_file)
+        return ls_error_set(err, LS_EINVAL,
+                            "--dtls-cert, --dtls-key and --ca-file go together");
+    coap_dtls_pki_t pki;
+    memset(&pki, 0, sizeof pki);
+    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pki.verify_peer_cert = 1;
+    pki.check_common_ca = 1;
+    pki.cert_chain_validation = 1;
+    pki.cert_chain_verify_depth = 3;
+    pki.validate_cn_call_back = on_cn;
+    pki.cn_call_back_arg = c;
+    pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+    pki.pki_key.key.pem.public_cert = c->o.cert_file;
+    pki.pki_key.key.pem.private_key = c->o.key_file;
+    pki.pki_key.key.pem.ca_file = c->o.ca_file;
+    if (!coap_context_set_pki(c->ctx, &pki))
+        return ls_error_set(err, LS_EIO, "--dtls-cert: cannot load the certificate or key");
+    return LS_OK;
+}
+
+static enum ls_rc setup_dtls(struct runtime_coap *c, struct ls_error *err)
+{
+    if (!coap_dtls_is_supported() || !c->o.psk)
+        return ls_error_set(err, LS_EINVAL, "--coaps: DTLS is not available");
+    coap_dtls_spsk_t spsk;
+    memset(&spsk, 0, sizeof spsk);
+    spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+    spsk.validate_id_call_back = on_psk_identity;
+    spsk.id_call_back_arg = c;
+    if (!coap_context_set_psk2(c->ctx, &spsk))
+        return ls_error_set(err, LS_EIO, "--coaps: cannot set up DTLS-PSK");
+    if (c->o.cert_file || c->o.key_file)
+        return setup_pki(c, err);
+    return LS_OK;
+}
+
+static enum ls_rc open_endpoints(struct runtime_coap *c, struct ls_error *err)
+{
+    char buf[RUNTIME_ADDR_STR_MAX];
+    if (c->o.coaps && setup_dtls(c, err) != LS_OK)
+        return err ? err->code : LS_EIO;
+    if (c->o.coap && !(c->ep_udp = bind_endpoint(c, c->o.coap, COAP_PROTO_UDP, err)))
+        return LS_EIO;
+    if (c->o.coaps && !(c->ep_dtls = bind_endpoint(c, c->o.coaps, COAP_PROTO_DTLS, err)))
+        return LS_EIO;
+    if (c->ep_udp)
+        ls_log_info("listening", "proto=coap addr=%s", runtime_coap_bound(c, false, buf));
+    if (c->ep_dtls)
+        ls_log_info("listening", "proto=coaps addr=%s", runtime_coap_bound(c, true, buf));
+    return LS_OK;
+}
+
+struct runtime_coap *runtime_coap_start(struct runtime_loop *loop,
+                                        const struct runtime_coap_options *o,
+                                        struct ls_error *err)
+{
+    struct runtime_coap *c = calloc(1, sizeof *c);
+    if (!c) {
+        ls_error_set(err, LS_ENOMEM, "coap: out of memory");
+        return NULL;
+    }
+    coap_startup();
+    coap_set_log_handler(coap_log_to_ours);
+    coap_set_log_level(LOG_WARNING);
+    c->loop = loop;
+    c->o = *o;
+    runtime_loop_timer_init(&c->kick, on_kick, c);
+    c->ctx = coap_new_context(NULL);
+    if (!c->ctx) {
+        ls_error_set(err, LS_EIO, "coap: cannot create a context");
+        goto fail;
+    }
+    coap_set_app_data(c->ctx, c);
+    for (size_t i = 0; i < MAX_CONTEXTS; i++)
+        if (!contexts[i]) {
+            contexts[i] = c;
+            break;
+        }
+    coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    if (o->session_timeout_s)
+        coap_context_set_session_timeout(c->ctx, o->session_timeout_s);
+    coap_register_event_handler(c->ctx, on_event);
+    coap_register_nack_handler(c->ctx, on_nack);
+    if (open_endpoints(c, err) != LS_OK)
+        goto fail;
+    int fd = coap_context_get_coap_fd(c->ctx);
+    if (fd < 0) {
+        ls_error_set(err, LS_EIO, "coap: libcoap has no epoll fd (build without epoll)");
+        goto fail;
+    }
+    if (runtime_loop_watch_add(loop, fd, RUNTIME_LOOP_IN, on_ready, c, &c->watch, err) != LS_OK)
+        goto fail;
+    /* Arms libcoap's internal timerfd (LIBCOAP.md section 5). */
+    coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+    return c;
+fail:
+    runtime_coap_free(c);
+    return NULL;
+}
+
+void runtime_coap_free(struct runtime_coap *c)
+{
+    if (!c)
+        return;
+    runtime_loop_timer_stop(c->loop, &c->kick);
+    runtime_loop_watch_remove(c->loop, c->watch);
+    for (size_t i = 0; i < MAX_CONTEXTS; i++)
+        if (contexts[i] == c)
+            contexts[i] = NULL;
+    while (c->n_doomed)
+        coap_session_release(c->doomed[--c->n_doomed]);
+    free(c->doomed);
+    set_clear(&c->suspects);
+    set_clear(&c->probing);
+    /* The context frees its sessions; their CN entries go with them. */
+    for (size_t i = 0; i < CN_BUCKETS; i++)
+        while (c->cns[i]) {
+            struct cn_entry *e = c->cns[i];
+            c->cns[i] = e->next;
+            free(e);
+        }
+    if (c->ctx) {
+        /* Events fired while freeing must not reach users who are gone. */
+        c->o.session_gone = NULL;
+        coap_free_context(c->ctx);
+    }
+    if (c->rpk_pem) {
+        explicit_bzero(c->rpk_pem, c->rpk_pem_len);
+        free(c->rpk_pem);
+    }
+    free(c);
+}
+
+coap_context_t *runtime_coap_context(const struct runtime_coap *c)
+{
+    return c->ctx;
+}
+
+struct runtime_coap *runtime_coap_from_context(const coap_context_t *ctx)
+{
+    return ctx ? coap_get_app_data(ctx) : NULL;
+}
+
+void runtime_coap_session_keep(coap_session_t *s)
+{
+    uint8_t seed[8];
+    coap_prng(seed, sizeof seed);
+    coap_session_init_token(s, sizeof seed, seed);
+    coap_session_set_no_observe_cancel(s);
+}
+
+char *runtime_coap_session_addr(const coap_session_t *s, char *buf)
+{
+    const coap_address_t *a = coap_session_get_addr_remote(s);
+    if (!a) {
+        strcpy(buf, "?");
+        return buf;
+    }
+    if (a->addr.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->addr.sin6.sin6_addr)) {
+        /* A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d; print
+         * what the device would recognise. */
+        struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_port = a->addr.sin6.sin6_port };
+        memcpy(&v4.sin_addr, &a->addr.sin6.sin6_addr.s6_addr[12], 4);
+        return runtime_addr_format((const struct sockaddr *)&v4, sizeof v4, buf);
+    }
+    return runtime_addr_format(&a->addr.sa, a->size, buf);
+}
+
+bool runtime_coap_session_is_dtls(const coap_session_t *s)
+{
+    return coap_session_get_proto(s) == COAP_PROTO_DTLS;
+}
+
+const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t *len)
+{
+    /* Never NULL for a live session in 4.3.1: UDP, X.509 and RPK sessions
+     * give length 0 (LIBCOAP.md section 3). */
+    const coap_bin_const_t *id = coap_session_get_psk_identity(s);
+    *len = id ? id->length : 0;
+    return *len ? id->s : NULL;
+}
+
+void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats *out)
+{
+    *out = c->stats;
+}

@@ -1,0 +1,211 @@
+/*
+ * runtime/credcache.c -- in-memory PSK credential table (credcache.h)
+ *
+ * A chained hash table (FNV-1a over the identity bytes) that doubles when
+ * its load factor passes 1.  One allocation per entry holds the entry, its
+ * identity and its endpoint name, so freeing is a single walk.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "runtime/credcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct node {
+    struct node *next;          /* chain by identity */
+    struct node *next_ep;       /* chain by endpoint */
+    uint64_t hash;              /* of the identity */
+    uint64_t ep_hash;
+    struct runtime_credcache_entry e;
+    /* identity bytes, then the endpoint's NUL-terminated name */
+    char storage[];
+};
+
+struct runtime_credcache {
+    struct node **buckets;
+    struct node **by_ep;    /* same size as buckets */
+    size_t n_buckets;       /* power of two */
+    size_t count;
+};
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+struct runtime_credcache *runtime_credcache_new(struct ls_error *err)
+{
+    struct runtime_credcache *c = calloc(1, sizeof *c);
+    if (c) {
+        c->n_buckets = 64;
+        c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
+        c->by_ep = calloc(c->n_buckets, sizeof *c->by_ep);
+    }
+    if (!c || !c->buckets || !c->by_ep) {
+        if (c) {
+            free(c->buckets);
+            free(c->by_ep);
+        }
+        free(c);
+        ls_error_set(err, LS_ENOMEM, "credential cache: out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+void runtime_credcache_free(struct runtime_credcache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_buckets; i++) {
+        struct node *n = c->buckets[i];
+        while (n) {
+            struct node *next = n->next;
+            explicit_bzero(n->e.key, sizeof n->e.key);
+            free(n);
+            n = next;
+        }
+    }
+    free(c->buckets);
+    free(c->by_ep);
+    free(c);
+}
+
+/* Doubles the bucket array; on ENOMEM the table stays as it is (only
+ * slower), which is why the failure is not reported. */
+static void grow(struct runtime_credcache *c)
+{
+    size_t nb = c->n_buckets * 2;
+    struct node **b = calloc(nb, sizeof *b), **e = calloc(nb, sizeof *e);
+    if (!b || !e) {
+        free(b);
+        free(e);
+        return;
+    }
+    for (size_t i = 0; i < c->n_buckets; i++) {
+        struct node *n = c->buckets[i];
+        while (n) {
+            struct node *next = n->next;
+            n->next = b[n->hash & (nb - 1)];
+            b[n->hash & (nb - 1)] = n;
+            n->next_ep = e[n->ep_hash & (nb - 1)];
+            e[n->ep_hash & (nb - 1)] = n;
+            n = next;
+        }
+    }
+    free(c->buckets);
+    free(c->by_ep);
+    c->buckets = b;
+    c->by_ep = e;
+    c->n_buckets = nb;
+}
+
+static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
+                           size_t identity_len, const char *endpoint, const uint8_t *key,
+                           size_t key_len, struct ls_error *err);
+
+enum ls_rc runtime_credcache_add(struct runtime_credcache *c, const uint8_t *identity,
+                                 size_t identity_len, const char *endpoint,
+                                 const uint8_t *key, size_t key_len, struct ls_error *err)
+{
+    if (!identity_len || !endpoint || key_len == 0 || key_len > RUNTIME_CREDCACHE_KEY_MAX)
+        return ls_error_set(err, LS_EINVAL, "credential cache: bad identity or key length");
+    return add_node(c, identity, identity_len, endpoint, key, key_len, err);
+}
+
+#define RPK_TAG "\0rpk:"
+#define RPK_TAG_LEN 5
+
+static size_t rpk_key(const uint8_t *spki, size_t len, uint8_t *out)
+{
+    memcpy(out, RPK_TAG, RPK_TAG_LEN);
+    memcpy(out + RPK_TAG_LEN, spki, len);
+    return RPK_TAG_LEN + len;
+}
+
+enum ls_rc runtime_credcache_add_rpk(struct runtime_credcache *c, const uint8_t *spki,
+                                     size_t spki_len, const char *endpoint,
+                                     struct ls_error *err)
+{
+    uint8_t k[RPK_TAG_LEN + 1024];
+    if (!spki_len || spki_len > 1024 || !endpoint)
+        return ls_error_set(err, LS_EINVAL, "credential cache: bad public key length");
+    return add_node(c, k, rpk_key(spki, spki_len, k), endpoint, NULL, 0, err);
+}
+
+const char *runtime_credcache_find_rpk(const struct runtime_credcache *c, const uint8_t *spki,
+                                       size_t spki_len)
+{
+    uint8_t k[RPK_TAG_LEN + 1024];
+    if (!spki_len || spki_len > 1024)
+        return NULL;
+    const struct runtime_credcache_entry *e =
+        runtime_credcache_find(c, k, rpk_key(spki, spki_len, k));
+    return e ? e->endpoint : NULL;
+}
+
+static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
+                           size_t identity_len, const char *endpoint, const uint8_t *key,
+                           size_t key_len, struct ls_error *err)
+{
+    if (runtime_credcache_find(c, identity, identity_len))
+        return ls_error_set(err, LS_ECONFLICT, "credential cache: identity listed twice");
+    size_t ep_len = strlen(endpoint);
+    struct node *n = calloc(1, sizeof *n + identity_len + ep_len + 1);
+    if (!n)
+        return ls_error_set(err, LS_ENOMEM, "credential cache: out of memory");
+    memcpy(n->storage, identity, identity_len);
+    memcpy(n->storage + identity_len, endpoint, ep_len + 1);
+    n->hash = fnv1a(identity, identity_len);
+    n->ep_hash = fnv1a((const uint8_t *)endpoint, ep_len);
+    n->e.identity = (const uint8_t *)n->storage;
+    n->e.identity_len = identity_len;
+    n->e.endpoint = n->storage + identity_len;
+    if (key_len)
+        memcpy(n->e.key, key, key_len);
+    n->e.key_len = key_len;
+    if (c->count >= c->n_buckets)
+        grow(c);
+    n->next = c->buckets[n->hash & (c->n_buckets - 1)];
+    c->buckets[n->hash & (c->n_buckets - 1)] = n;
+    n->next_ep = c->by_ep[n->ep_hash & (c->n_buckets - 1)];
+    c->by_ep[n->ep_hash & (c->n_buckets - 1)] = n;
+    c->count++;
+    return LS_OK;
+}
+
+const struct runtime_credcache_entry *runtime_credcache_find(const struct runtime_credcache *c,
+                                                             const uint8_t *identity,
+                                                             size_t identity_len)
+{
+    if (!c || !identity_len)
+        return NULL;
+    uint64_t h = fnv1a(identity, identity_len);
+    for (struct node *n = c->buckets[h & (c->n_buckets - 1)]; n; n = n->next)
+        if (n->hash == h && n->e.identity_len == identity_len &&
+            memcmp(n->e.identity, identity, identity_len) == 0)
+            return &n->e;
+    return NULL;
+}
+
+bool runtime_credcache_has_endpoint(const struct runtime_credcache *c, const char *endpoint)
+{
+    if (!c)
+        return false;
+    uint64_t h = fnv1a((const uint8_t *)endpoint, strlen(endpoint));
+    for (struct node *n = c->by_ep[h & (c->n_buckets - 1)]; n; n = n->next_ep)
+        if (n->ep_hash == h && strcmp(n->e.endpoint, endpoint) == 0)
+            return true;
+    return false;
+}
+
+size_t runtime_credcache_count(const struct runtime_credcache *c)
+{
+    return c ? c->count : 0;
+}

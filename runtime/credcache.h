@@ -1,0 +1,85 @@
+/*
+ * runtime/credcache.h -- in-memory PSK credential table for the DTLS callback
+ *
+ * libcoap asks for a PSK key inside the handshake, synchronously, on the
+ * loop thread (LIBCOAP.md section 3): a Postgres query there would stall all
+ * CoAP traffic.  So the live credentials of one scope are loaded into this
+ * table and looked up in O(1).  A table is built off the loop thread (at
+ * start, and by the credential watcher after each NOTIFY), then handed to
+ * the loop thread, which swaps it in: a table is never modified once it is
+ * published, so lookups need no lock.
+ *
+ * Keys are wiped (explicit_bzero) when a table is freed.  Never log them.
+ *
+ * INTERFACE ROUTINES
+ *   runtime_credcache_new / _free    build and destroy a table
+ *   runtime_credcache_add            add one identity (while building)
+ *   runtime_credcache_find           identity -> entry (loop thread)
+ *   runtime_credcache_has_endpoint   does this endpoint have a credential
+ *   runtime_credcache_count          entries, for logs
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef LODESTAR_RUNTIME_CREDCACHE_H
+#define LODESTAR_RUNTIME_CREDCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/err.h"
+
+#define RUNTIME_CREDCACHE_KEY_MAX 64   /* bytes of a PSK key */
+
+struct runtime_credcache;
+
+/* One credential.  All strings are owned by the table. */
+struct runtime_credcache_entry {
+    const uint8_t *identity;    /* PSK identity bytes */
+    size_t identity_len;
+    const char *endpoint;       /* the endpoint the identity is bound to */
+    uint8_t key[RUNTIME_CREDCACHE_KEY_MAX]; /* secret */
+    size_t key_len;
+};
+
+/* Caller owns; free with runtime_credcache_free().  NULL on ENOMEM. */
+struct runtime_credcache *runtime_credcache_new(struct ls_error *err);
+
+/* Wipes every key and frees; NULL is a no-op. */
+void runtime_credcache_free(struct runtime_credcache *c);
+
+/*
+ * runtime_credcache_add -- add identity -> (endpoint, key).  Borrowed
+ * inputs are copied.  LS_EINVAL for an empty identity or a key longer than
+ * RUNTIME_CREDCACHE_KEY_MAX, LS_ECONFLICT for an identity already present
+ * (the database's unique index makes that impossible for live rows),
+ * LS_ENOMEM.
+ */
+enum ls_rc runtime_credcache_add(struct runtime_credcache *c, const uint8_t *identity,
+                                 size_t identity_len, const char *endpoint,
+                                 const uint8_t *key, size_t key_len,
+                                 struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * runtime_credcache_add_rpk / _find_rpk -- raw public keys (RPK): the
+ * device's DER SubjectPublicKeyInfo -> the endpoint it is bound to.  Kept
+ * in the same table under a key no PSK identity can have (a NUL byte
+ * first: identities come from a Postgres text column).
+ */
+enum ls_rc runtime_credcache_add_rpk(struct runtime_credcache *c, const uint8_t *spki,
+                                     size_t spki_len, const char *endpoint,
+                                     struct ls_error *err) LS_MUST_CHECK;
+const char *runtime_credcache_find_rpk(const struct runtime_credcache *c, const uint8_t *spki,
+                                       size_t spki_len);
+
+/* The entry for identity, or NULL.  Borrowed until the table is freed. */
+const struct runtime_credcache_entry *runtime_credcache_find(const struct runtime_credcache *c,
+                                                             const uint8_t *identity,
+                                                             size_t identity_len);
+
+/* Whether some credential of the table is bound to endpoint (a device with
+ * PSK credentials must not register without them). */
+bool runtime_credcache_has_endpoint(const struct runtime_credcache *c, const char *endpoint);
+
+size_t runtime_credcache_count(const struct runtime_credcache *c);
+
+#endif /* LODESTAR_RUNTIME_CREDCACHE_H */

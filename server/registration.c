@@ -1,0 +1,946 @@
+/*
+ * server/registration.c -- Register, Update, De-register over CoAP, durable
+ *
+ * Transport TS 1.2 "Registration Interface": POST /rd?ep=..&lt=..&lwm2m=..
+ * with a link-format object list answers 2.01 with Location-Path rd/{id};
+ * POST /rd/{id} (Update) 2.04; DELETE /rd/{id} 2.02.  Errors: 4.00 for a
+ * missing or malformed parameter or payload or an endpoint name that is not
+ * the certificate's CN, 4.03 for a PSK identity bound to another endpoint
+ * (or NoSec for a device that has PSK credentials), 4.04 for an unknown
+ * location, 4.12 for an LwM2M
+ * version we do not speak (server/registration_params.h decides 4.00 vs
+ * 4.12).
+ *
+ * DURABILITY.  A change is committed before its answer leaves.  A handler
+ * validates the request, queues the change on the store worker (which
+ * batches concurrent changes into one transaction) and registers the
+ * request with libcoap's async support (coap_register_async, delay 0 =
+ * until triggered): libcoap answers the CON with an empty ACK at once, so
+ * the device stops retransmitting, and keeps a copy of the request.  When
+ * the worker's completion arrives on the loop thread, the registry is
+ * updated and the async is triggered; libcoap calls the handler again with
+ * the copy, which now answers with a separate (CON) response.  While the
+ * async is pending, libcoap itself re-ACKs retransmissions of the request
+ * without calling the handler, so a duplicate CON cannot queue a second
+ * change.  A duplicate that arrives after the answer is recognised by the
+ * Register's token (same session, same token: same answer, nothing stored).
+ *
+ * Cost versus the alternative.  The separate response costs two extra
+ * datagrams per exchange (the empty ACK, and the device's ACK of our CON
+ * answer).  The alternative, answering inline, needs the commit inside the
+ * handler: one synchronous commit per request on the loop thread, which
+ * batches nothing -- a local commit is ~0.1-1 ms (more with fsync), i.e. at
+ * most a few thousand registrations/s, all CoAP traffic stalled meanwhile,
+ * and a database outage would freeze the loop.  With the worker the loop
+ * never waits on Postgres and a storm costs one commit per batch.  Measured
+ * figures are in bench/results/registration.md.
+ *
+ * UPDATE FROM A NEW ADDRESS.  Core TS 1.2 and Transport TS 1.2 (queue
+ * mode, section 6.5) make the Update the way a client tells the server it
+ * is reachable at a new address or port (NAT rebinding, wake-up with a new
+ * port); nothing requires a new Register for NoSec.  So an Update from
+ * another address is accepted: the registration's address is updated and
+ * the new session is held instead of the old one.  Over DTLS the new
+ * address implies a new handshake, which already authenticated the device;
+ * the Update must then come with the identity the registration was made
+ * with (else 4.04, which makes the client register again).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "server/registration.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lwm2m/link.h"
+#include "runtime/coap.h"
+#include "runtime/credcache.h"
+#include "runtime/log.h"
+#include "runtime/loop.h"
+#include "server/registration_params.h"
+#include "server/registry.h"
+#include "store/registrations.h"
+#include "store/store.h"
+
+#define MAX_QUERY 16            /* Uri-Query options we look at */
+#define CT_LINK_FORMAT 40
+
+enum op_kind { OP_REGISTER, OP_UPDATE, OP_DEREGISTER };
+
+/* One change waiting for its commit, then for its answer. */
+struct op {
+    struct server_registration *g;
+    struct op *prev, *next;          /* g->ops */
+    enum op_kind kind;
+    coap_session_t *session;         /* referenced until answered or freed */
+    uint8_t token[8];
+    size_t token_len;
+    char id[SERVER_REGISTRY_ID_LEN + 1];
+    struct server_reg *staged;       /* REGISTER: inserted at commit */
+    struct registration_params p;    /* UPDATE: what changes */
+    char *objects_json;              /* UPDATE: new object list or NULL */
+    char address[RUNTIME_ADDR_STR_MAX];
+    int64_t now_ms;                  /* wall clock of the request */
+    bool done;                       /* completion arrived */
+    coap_pdu_code_t code;            /* the answer, once done */
+};
+
+/* An async entry answered inside a handler, freed after coap_io_process. */
+struct finished {
+    coap_session_t *session;         /* referenced */
+    uint8_t token[8];
+    size_t token_len;
+};
+
+struct server_registration {
+    struct runtime_loop *loop;
+    struct runtime_coap *coap;
+    struct store_worker *worker;
+    struct server_registry *registry;
+    struct runtime_credcache *creds;   /* current PSK table, may be NULL */
+    char instance_id[64];
+    struct op *ops;                    /* waiting for commit or answer */
+    struct finished *fin;
+    size_t n_fin, cap_fin;
+    struct server_registration_stats st; /* read by other threads: atomics */
+};
+
+#define STAT_INC(g, f) __atomic_add_fetch(&(g)->st.f, 1, __ATOMIC_RELAXED)
+
+/* Publishes the registry size for other threads (the registry itself is
+ * loop-thread only). */
+static void count_changed(struct server_registration *g)
+{
+    __atomic_store_n(&g->st.current, server_registry_count(g->registry), __ATOMIC_RELAXED);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- operations ---- */
+
+static struct op *op_new(struct server_registration *g, enum op_kind kind,
+                         coap_session_t *s, const coap_pdu_t *req)
+{
+    struct op *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    o->g = g;
+    o->kind = kind;
+    o->token_len = tok.length <= sizeof o->token ? tok.length : sizeof o->token;
+    memcpy(o->token, tok.s, o->token_len);
+    o->session = coap_session_reference(s);
+    o->now_ms = wall_ms();
+    runtime_coap_session_addr(s, o->address);
+    o->next = g->ops;
+    if (g->ops)
+        g->ops->prev = o;
+    g->ops = o;
+    STAT_INC(g, pending);
+    return o;
+}
+
+static void op_free(struct op *o)
+{
+    struct server_registration *g = o->g;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        g->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    __atomic_sub_fetch(&g->st.pending, 1, __ATOMIC_RELAXED);
+    server_reg_free(o->staged);
+    free(o->objects_json);
+    coap_session_release(o->session);
+    free(o);
+}
+
+static coap_async_t *op_async(const struct op *o)
+{
+    coap_bin_const_t tok = { o->token_len, o->token };
+    return coap_find_async(o->session, tok);
+}
+
+/* ---- applying commits to the registry ---- */
+
+static void apply_register(struct server_registration *g, struct op *o)
+{
+    struct server_reg *old = server_registry_by_endpoint(g->registry, o->staged->endpoint);
+    if (old) {
+        /* A new Register replaces the registration (Core TS 1.2); its
+         * session reference goes with it. */
+        ls_log_info("replaced", "endpoint=%s old_id=%s new_id=%s", old->endpoint, old->id,
+                    o->staged->id);
+        server_registry_remove(g->registry, old);
+    }
+    struct server_reg *reg = o->staged;
+    o->staged = NULL;
+    struct ls_error err = { 0 };
+    if (server_registry_add(g->registry, reg, &err) != LS_OK) {
+        o->code = runtime_coap_code(err.code);
+        return;
+    }
+    server_registry_bind_session(g->registry, reg, o->session);
+    if (server_registry_arm(g->registry, reg, wall_ms(), &err) != LS_OK)
+        ls_log_warn("expiry_not_armed", "endpoint=%s error=\"%s\"", reg->endpoint, err.msg);
+    o->code = COAP_RESPONSE_CODE_CREATED;
+    STAT_INC(g, registrations);
+    count_changed(g);
+    ls_log_info("registered", "endpoint=%s id=%s lwm2m=%s lt=%" PRId64 " b=%s addr=%s "
+                "security=%s", reg->endpoint, reg->id, reg->version, reg->lifetime_s,
+                reg->binding, reg->address, reg->security);
+}
+
+static void apply_update(struct server_registration *g, struct op *o)
+{
+    struct server_reg *reg = server_registry_by_id(g->registry, o->id, strlen(o->id));
+    if (!reg) {     /* expired or replaced while the update was written */
+        o->code = COAP_RESPONSE_CODE_NOT_FOUND;
+        return;
+    }
+    if (o->p.lifetime_s >= 0)
+        reg->lifetime_s = o->p.lifetime_s;
+    if (o->p.binding[0])
+        snprintf(reg->binding, sizeof reg->binding, "%s", o->p.binding);
+    if (o->p.has_queue || o->p.binding[0])
+        reg->queue = o->p.queue;
+    if (o->p.sms[0] && !server_reg_set_string(&reg->sms, o->p.sms))
+        ls_log_warn("update_partial", "endpoint=%s field=sms", reg->endpoint);
+    if (o->objects_json && !server_reg_set_string(&reg->objects_json, o->objects_json))
+        ls_log_warn("update_partial", "endpoint=%s field=objects", reg->endpoint);
+    snprintf(reg->address, sizeof reg->address, "%s", o->address);
+    reg->last_seen_ms = o->now_ms;
+    reg->expires_at_ms = reg->lifetime_s ? o->now_ms + reg->lifetime_s * 1000 : 0;
+    server_registry_bind_session(g->registry, reg, o->session);
+    struct ls_error err = { 0 };
+    if (server_registry_arm(g->registry, reg, wall_ms(), &err) != LS_OK)
+        ls_log_warn("expiry_not_armed", "endpoint=%s error=\"%s\"", reg->endpoint, err.msg);
+    o->code = COAP_RESPONSE_CODE_CHANGED;
+    STAT_INC(g, updates);
+    ls_log_debug("updated", "endpoint=%s id=%s lt=%" PRId64 " addr=%s", reg->endpoint, reg->id,
+                 reg->lifetime_s, reg->address);
+}
+
+static void apply_deregister(struct server_registration *g, struct op *o)
+{
+    struct server_reg *reg = server_registry_by_id(g->registry, o->id, strlen(o->id));
+    if (reg) {
+        ls_log_info("deregistered", "endpoint=%s id=%s", reg->endpoint, reg->id);
+        server_registry_remove(g->registry, reg);
+    }
+    o->code = COAP_RESPONSE_CODE_DELETED;
+    STAT_INC(g, deregistrations);
+    count_changed(g);
+}
+
+/* Store worker completion, on the loop thread. */
+static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
+{
+    struct op *o = arg;
+    struct server_registration *g = o->g;
+    if (rc != LS_OK) {
+        o->code = runtime_coap_code(rc);
+        ls_log_warn("registration_not_stored", "id=%s error=\"%s\"", o->id,
+                    err ? err->msg : ls_rc_name(rc));
+    } else if (o->kind == OP_REGISTER) {
+        apply_register(g, o);
+    } else if (o->kind == OP_UPDATE) {
+        apply_update(g, o);
+    } else {
+        apply_deregister(g, o);
+    }
+    o->done = true;
+    coap_async_t *a = op_async(o);
+    if (!a) {       /* the session went away with its async state */
+        op_free(o);
+        return;
+    }
+    coap_async_trigger(a);
+    runtime_coap_kick(g->coap);
+}
+
+/* ---- answering ---- */
+
+static void remember_finished(struct server_registration *g, coap_session_t *s,
+                              const coap_pdu_t *req)
+{
+    if (g->n_fin == g->cap_fin) {
+        size_t cap = g->cap_fin ? g->cap_fin * 2 : 64;
+        struct finished *f = realloc(g->fin, cap * sizeof *f);
+        if (!f)
+            return;   /* libcoap frees it with the session at worst */
+        g->fin = f;
+        g->cap_fin = cap;
+    }
+    struct finished *f = &g->fin[g->n_fin++];
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    f->session = coap_session_reference(s);
+    f->token_len = tok.length <= sizeof f->token ? tok.length : sizeof f->token;
+    memcpy(f->token, tok.s, f->token_len);
+}
+
+/* After coap_io_process: free the async entries answered during it (not
+ * inside the handler, which libcoap is still running for that entry). */
+static void after_io(void *arg)
+{
+    struct server_registration *g = arg;
+    for (size_t i = 0; i < g->n_fin; i++) {
+        struct finished *f = &g->fin[i];
+        coap_bin_const_t tok = { f->token_len, f->token };
+        coap_async_t *a = coap_find_async(f->session, tok);
+        if (a)
+            coap_free_async(f->session, a);
+        coap_session_release(f->session);
+    }
+    g->n_fin = 0;
+}
+
+static void set_location(coap_pdu_t *resp, const char *id)
+{
+    coap_add_option(resp, COAP_OPTION_LOCATION_PATH, 2, (const uint8_t *)"rd");
+    coap_add_option(resp, COAP_OPTION_LOCATION_PATH, strlen(id), (const uint8_t *)id);
+}
+
+static void refuse(struct server_registration *g, coap_pdu_t *resp, coap_pdu_code_t code,
+                   const char *what, const char *why)
+{
+    coap_pdu_set_code(resp, code);
+    STAT_INC(g, refused);
+    ls_log_info("refused", "request=%s code=%d.%02d reason=\"%s\"", what, code >> 5,
+                code & 0x1f, why);
+}
+
+/* The handler's second call, for a request registered as async: answer it
+ * if its commit arrived.  Returns true when the request was async. */
+static bool answer_async(struct server_registration *g, coap_session_t *s,
+                         const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    coap_async_t *a = coap_find_async(s, tok);
+    if (!a)
+        return false;
+    struct op *o = coap_async_get_app_data(a);
+    if (!o || !o->done)
+        return true;     /* not ours or not committed: libcoap ACKed it */
+    coap_pdu_set_code(resp, o->code);
+    if (o->code == COAP_RESPONSE_CODE_CREATED)
+        set_location(resp, o->id);
+    else if (COAP_RESPONSE_CLASS(o->code) != 2)
+        STAT_INC(g, refused);
+    coap_async_set_app_data(a, NULL);
+    remember_finished(g, s, req);
+    op_free(o);
+    return true;
+}
+
+/* Queues o's change and parks the request until the commit.  On failure
+ * answers 5.03 and frees o. */
+static void park(struct server_registration *g, struct op *o, enum ls_rc queued,
+                 const coap_pdu_t *req, coap_pdu_t *resp, const struct ls_error *err)
+{
+    if (queued != LS_OK) {
+        refuse(g, resp, runtime_coap_code(queued), "store", err->msg);
+        op_free(o);
+        return;
+    }
+    /* Never fails here: a pending async for this token would have been
+     * answered by answer_async. */
+    coap_async_t *a = coap_register_async(o->session, req, 0);
+    if (a)
+        coap_async_set_app_data(a, o);
+    /* Without an async the commit still completes; on_committed then finds
+     * no async and frees o, and the device's retransmission is handled as
+     * a new request (idempotent, see the header comment). */
+}
+
+/* ---- request parsing ---- */
+
+static size_t collect_query(const coap_pdu_t *req, struct registration_query *q, bool *too_many)
+{
+    coap_opt_iterator_t it;
+    coap_opt_filter_t f;
+    coap_opt_t *opt;
+    size_t n = 0;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    coap_option_iterator_init(req, &it, &f);
+    *too_many = false;
+    while ((opt = coap_option_next(&it))) {
+        if (n == MAX_QUERY) {
+            *too_many = true;
+            break;
+        }
+        q[n].text = (const char *)coap_opt_value(opt);
+        q[n].len = coap_opt_length(opt);
+        n++;
+    }
+    return n;
+}
+
+static enum ls_rc parse_query(enum registration_request kind, const coap_pdu_t *req,
+                              struct registration_params *p, struct ls_error *err)
+{
+    struct registration_query q[MAX_QUERY];
+    bool too_many;
+    size_t n = collect_query(req, q, &too_many);
+    if (too_many)
+        return ls_error_set(err, LS_EINVAL, "more than %d query parameters", MAX_QUERY);
+    return registration_params_parse(kind, q, n, p, err);
+}
+
+/* Appends s to a growing buffer; false on ENOMEM. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*cap + n + 1) * 2;
+        char *b = realloc(*buf, nc);
+        if (!b)
+            return false;
+        *buf = b;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+    return true;
+}
+
+/* ["/1/0","/3/0",...] from the payload's paths, without /0 and /21, which a
+ * client must not list (Core TS 1.2: the Security and OSCORE objects are
+ * never reported) -- ignored rather than refused, as real clients send them. */
+static char *objects_json(const struct lwm2m_link_register *r)
+{
+    char *buf = NULL, path[LWM2M_PATH_STR_MAX];
+    size_t len = 0, cap = 0;
+    bool ok = append(&buf, &len, &cap, "[");
+    for (size_t i = 0; ok && i < r->n_paths; i++) {
+        if (r->paths[i].depth == 0 || r->paths[i].id[0] == 0 || r->paths[i].id[0] == 21)
+            continue;
+        lwm2m_path_format(&r->paths[i], path);
+        ok = append(&buf, &len, &cap, len > 1 ? ",\"" : "\"") &&
+             append(&buf, &len, &cap, path) && append(&buf, &len, &cap, "\"");
+    }
+    if (!ok || !append(&buf, &len, &cap, "]")) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void formats_json(const struct lwm2m_link_register *r, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (size_t i = 0; i < r->n_ct && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%u", i ? "," : "", r->ct[i]);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "]");
+}
+
+/* Parses the link-format payload (may be empty on Update: *objects stays
+ * NULL).  LS_EINVAL for a bad content format, LS_EPROTO for bad links. */
+static enum ls_rc parse_payload(const coap_pdu_t *req, bool required, char **objects,
+                                char *alt_path, size_t alt_cap, char *formats, size_t fcap,
+                                struct ls_error *err)
+{
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    struct lwm2m_link_list list;
+    struct lwm2m_link_register reg;
+    coap_opt_iterator_t it;
+    *objects = NULL;
+    memset(&reg, 0, sizeof reg);
+    memset(&list, 0, sizeof list);
+    if (!coap_get_data_large(req, &len, &data, &off, &total) || total == 0) {
+        if (!required)
+            return LS_OK;
+        data = (const uint8_t *)"";
+        len = 0;
+    }
+    coap_opt_t *cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &it);
+    if (cf && coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf)) != CT_LINK_FORMAT)
+        return ls_error_set(err, LS_EINVAL, "payload is not application/link-format");
+    enum ls_rc rc = lwm2m_link_parse((const char *)data, len, &list, err);
+    if (rc == LS_OK)
+        rc = lwm2m_link_register_parse(&list, &reg, err);
+    if (rc == LS_OK && !(*objects = objects_json(&reg)))
+        rc = ls_error_set(err, LS_ENOMEM, "object list: out of memory");
+    if (rc == LS_OK && alt_path)
+        snprintf(alt_path, alt_cap, "%s", reg.alt_path ? reg.alt_path : "/");
+    if (rc == LS_OK && formats)
+        formats_json(&reg, formats, fcap);
+    lwm2m_link_register_free(&reg);
+    lwm2m_link_list_free(&list);
+    /* The parser's LS_ENOMEM mostly means "over its limits" (a payload
+     * bigger than any real object list): the client's fault, 4.00. */
+    return rc == LS_ENOMEM ? LS_EINVAL : rc;
+}
+
+/*
+ * The security of the session, checked against the endpoint it claims:
+ *   NoSec  refused (4.03) when the endpoint has PSK credentials: otherwise
+ *          anyone could replace its registration by claiming its name;
+ *   PSK    the identity must be live and bound to this endpoint (4.03);
+ *   RPK    the key (accepted at the handshake because it is known) must be
+ *          bound to this endpoint (4.03);
+ *   X.509  the certificate's CN must be the endpoint name (4.00, as Core
+ *          TS 1.2 lists for "ep does not match the certificate").
+ * Returns 0 when allowed, else the code to answer.  *security and
+ * *identity (X.509: the CN, borrowed from the session) are set when allowed.
+ */
+static coap_pdu_code_t check_identity(struct server_registration *g, coap_session_t *s,
+                                      const char *endpoint, const char **security,
+                                      const char **identity)
+{
+    size_t len;
+    const uint8_t *id = runtime_coap_session_psk_identity(s, &len);
+    *security = "nosec";
+    *identity = "";
+    if (!runtime_coap_session_is_dtls(s))
+        return runtime_credcache_has_endpoint(g->creds, endpoint)
+                   ? COAP_RESPONSE_CODE_FORBIDDEN : 0;
+    if (len) {
+        const struct runtime_credcache_entry *e = runtime_credcache_find(g->creds, id, len);
+        if (!e || !e->key_len || strcmp(e->endpoint, endpoint) != 0)
+            return COAP_RESPONSE_CODE_FORBIDDEN;  /* revoked, or another device's key */
+        *security = "psk";
+        *identity = NULL;     /* identity_text() copies it from the session */
+        return 0;
+    }
+    const char *rpk_ep = runtime_coap_session_rpk_endpoint(g->coap, s);
+    if (rpk_ep) {
+        if (strcmp(rpk_ep, endpoint) != 0)
+            return COAP_RESPONSE_CODE_FORBIDDEN;  /* the key of another device */
+        *security = "rpk";
+        return 0;
+    }
+    const char *cn = runtime_coap_session_cn(g->coap, s);
+    if (!cn)
+        return COAP_RESPONSE_CODE_FORBIDDEN;
+    if (strcmp(cn, endpoint) != 0)
+        return COAP_RESPONSE_CODE_BAD_REQUEST;
+    *security = "x509";
+    *identity = cn;
+    return 0;
+}
+
+/* ---- Register ---- */
+
+/* The identity as text: credentials.identity is text in Postgres, so the
+ * cache's bytes are valid text; copy them NUL-terminated. */
+static char *identity_text(coap_session_t *s, const char *cn)
+{
+    size_t len;
+    const uint8_t *id = runtime_coap_session_psk_identity(s, &len);
+    if (!len && cn) {
+        id = (const uint8_t *)cn;
+        len = strlen(cn);
+    }
+    char *t = malloc(len + 1);
+    if (t) {
+        memcpy(t, id ? (const char *)id : "", len);
+        t[len] = '\0';
+    }
+    return t;
+}
+
+static bool duplicate_register(struct server_registration *g, coap_session_t *s,
+                               const coap_pdu_t *req, const char *endpoint, coap_pdu_t *resp)
+{
+    struct server_reg *reg = server_registry_by_endpoint(g->registry, endpoint);
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    if (!reg || reg->session != s || !tok.length || reg->reg_token_len != tok.length ||
+        memcmp(reg->reg_token, tok.s, tok.length) != 0)
+        return false;
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CREATED);
+    set_location(resp, reg->id);
+    return true;
+}
+
+static struct server_reg *stage(struct server_registration *g, const struct op *o,
+                                const struct registration_params *p, const char *objects,
+                                const char *alt_path, const char *security,
+                                const char *identity, const coap_pdu_t *req)
+{
+    struct server_reg *r = server_reg_new(p->endpoint, p->sms, p->pid, alt_path, objects,
+                                          identity);
+    if (!r)
+        return NULL;
+    memcpy(r->id, o->id, sizeof r->id);
+    snprintf(r->version, sizeof r->version, "%s", p->version);
+    snprintf(r->binding, sizeof r->binding, "%s", p->binding);
+    snprintf(r->security, sizeof r->security, "%s", security);
+    snprintf(r->address, sizeof r->address, "%s", o->address);
+    r->lifetime_s = p->lifetime_s;
+    r->queue = p->queue;
+    r->registered_at_ms = r->last_seen_ms = o->now_ms;
+    r->expires_at_ms = p->lifetime_s ? o->now_ms + p->lifetime_s * 1000 : 0;
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    r->reg_token_len = tok.length <= sizeof r->reg_token ? tok.length : 0;
+    memcpy(r->reg_token, tok.s, r->reg_token_len);
+    return r;
+}
+
+static enum ls_rc queue_register(struct server_registration *g, struct op *o,
+                                 const char *formats, struct ls_error *err)
+{
+    const struct server_reg *r = o->staged;
+    struct store_registration row = {
+        .id = r->id, .endpoint = r->endpoint, .version = r->version,
+        .lifetime_s = r->lifetime_s, .binding = r->binding, .queue = r->queue,
+        .sms = r->sms, .pid = r->pid, .alt_path = r->alt_path,
+        .objects_json = r->objects_json, .formats_json = formats, .address = r->address,
+        .security = r->security, .identity = r->identity, .instance_id = g->instance_id,
+        .registered_at_ms = r->registered_at_ms, .last_seen_ms = r->last_seen_ms,
+        .expires_at_ms = r->expires_at_ms,
+    };
+    return store_worker_register(g->worker, &row, on_committed, o, err);
+}
+
+static void hnd_register(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
+                         const coap_string_t *query, coap_pdu_t *resp)
+{
+    struct server_registration *g = coap_resource_get_userdata(res);
+    struct registration_params p;
+    struct ls_error err = { 0 };
+    char alt_path[256], formats[128] = "[]", *objects = NULL, *identity = NULL;
+    const char *security, *cn;
+    coap_pdu_code_t denied;
+    if (answer_async(g, s, req, resp))
+        return;
+    enum ls_rc rc = parse_query(REGISTRATION_REGISTER, req, &p, &err);
+    if (rc == LS_OK)
+        rc = parse_payload(req, true, &objects, alt_path, sizeof alt_path, formats,
+                           sizeof formats, &err);
+    if (rc != LS_OK) {
+        refuse(g, resp, runtime_coap_code(rc), "register", err.msg);
+        goto out;
+    }
+    if ((denied = check_identity(g, s, p.endpoint, &security, &cn))) {
+        refuse(g, resp, denied, "register",
+               "security does not match the endpoint's credentials");
+        goto out;
+    }
+    if (duplicate_register(g, s, req, p.endpoint, resp))
+        goto out;
+    identity = identity_text(s, strcmp(security, "x509") == 0 ? cn : NULL);
+    struct op *o = identity ? op_new(g, OP_REGISTER, s, req) : NULL;
+    if (!o || server_registry_new_id(g->registry, o->id, &err) != LS_OK ||
+        !(o->staged = stage(g, o, &p, objects, alt_path, security, identity, req))) {
+        if (o)
+            op_free(o);
+        refuse(g, resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "register", "out of memory");
+        goto out;
+    }
+    park(g, o, queue_register(g, o, formats, &err), req, resp, &err);
+out:
+    free(identity);
+    free(objects);
+}
+
+/* ---- Update and De-register (rd/{id}, the unknown-resource handler) ---- */
+
+/* The {id} of rd/{id}, or NULL when the path is anything else. */
+static const char *location_id(const coap_pdu_t *req, size_t *len)
+{
+    coap_opt_iterator_t it;
+    coap_opt_filter_t f;
+    coap_opt_t *opt;
+    const char *seg[3];
+    size_t seg_len[3], n = 0;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_PATH);
+    coap_option_iterator_init(req, &it, &f);
+    while ((opt = coap_option_next(&it)) && n < 3) {
+        seg[n] = (const char *)coap_opt_value(opt);
+        seg_len[n++] = coap_opt_length(opt);
+    }
+    if (n != 2 || seg_len[0] != 2 || memcmp(seg[0], "rd", 2) != 0 || !seg_len[1])
+        return NULL;
+    *len = seg_len[1];
+    return seg[1];
+}
+
+/* The registration rd/{id} names, if this session may act on it: a PSK
+ * registration only through a session with its identity (else it is as
+ * good as unknown: 4.04 makes the client register again). */
+static struct server_reg *target(struct server_registration *g, coap_session_t *s,
+                                 const coap_pdu_t *req)
+{
+    size_t len = 0, id_len;
+    const char *id = location_id(req, &len);
+    struct server_reg *reg = id ? server_registry_by_id(g->registry, id, len) : NULL;
+    if (!reg)
+        return NULL;
+    const uint8_t *ident = runtime_coap_session_psk_identity(s, &id_len);
+    bool nosec = strcmp(reg->security, "nosec") == 0;
+    if (nosec == runtime_coap_session_is_dtls(s))
+        return NULL;
+    if (strcmp(reg->security, "x509") == 0) {
+        const char *cn = runtime_coap_session_cn(g->coap, s);
+        return cn && strcmp(cn, reg->identity) == 0 ? reg : NULL;
+    }
+    if (strcmp(reg->security, "rpk") == 0) {
+        const char *ep = runtime_coap_session_rpk_endpoint(g->coap, s);
+        return ep && strcmp(ep, reg->endpoint) == 0 ? reg : NULL;
+    }
+    if (!nosec && (id_len != strlen(reg->identity) || memcmp(ident, reg->identity, id_len)))
+        return NULL;
+    return reg;
+}
+
+static void do_update(struct server_registration *g, struct server_reg *reg, coap_session_t *s,
+                      const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    struct ls_error err = { 0 };
+    struct registration_params p;
+    char *objects = NULL;
+    enum ls_rc rc = parse_query(REGISTRATION_UPDATE, req, &p, &err);
+    if (rc == LS_OK)
+        rc = parse_payload(req, false, &objects, NULL, 0, NULL, 0, &err);
+    if (rc != LS_OK) {
+        refuse(g, resp, runtime_coap_code(rc), "update", err.msg);
+        free(objects);
+        return;
+    }
+    struct op *o = op_new(g, OP_UPDATE, s, req);
+    if (!o) {
+        free(objects);
+        refuse(g, resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "update", "out of memory");
+        return;
+    }
+    memcpy(o->id, reg->id, sizeof o->id);
+    o->p = p;
+    o->objects_json = objects;
+    int64_t lt = p.lifetime_s >= 0 ? p.lifetime_s : reg->lifetime_s;
+    struct store_registration_update u = {
+        .id = reg->id, .endpoint = reg->endpoint, .lifetime_s = p.lifetime_s,
+        .binding = p.binding[0] ? p.binding : NULL,
+        .queue = p.has_queue || p.binding[0] ? p.queue : -1,
+        .sms = p.sms[0] ? p.sms : NULL, .objects_json = objects, .address = o->address,
+        .last_seen_ms = o->now_ms, .expires_at_ms = lt ? o->now_ms + lt * 1000 : 0,
+    };
+    park(g, o, store_worker_update(g->worker, &u, on_committed, o, &err), req, resp, &err);
+}
+
+static void do_deregister(struct server_registration *g, struct server_reg *reg,
+                          coap_session_t *s, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    struct ls_error err = { 0 };
+    struct op *o = op_new(g, OP_DEREGISTER, s, req);
+    if (!o) {
+        refuse(g, resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "deregister", "out of memory");
+        return;
+    }
+    memcpy(o->id, reg->id, sizeof o->id);
+    park(g, o, store_worker_deregister(g->worker, reg->id, reg->endpoint, "deregistered",
+                                       on_committed, o, &err), req, resp, &err);
+}
+
+static void hnd_location(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
+                         const coap_string_t *query, coap_pdu_t *resp)
+{
+    struct server_registration *g = coap_resource_get_userdata(res);
+    if (answer_async(g, s, req, resp))
+        return;
+    struct server_reg *reg = target(g, s, req);
+    if (!reg) {
+        refuse(g, resp, COAP_RESPONSE_CODE_NOT_FOUND,
+               coap_pdu_get_code(req) == COAP_REQUEST_CODE_DELETE ? "deregister" : "update",
+               "unknown registration");
+        return;
+    }
+    if (coap_pdu_get_code(req) == COAP_REQUEST_CODE_DELETE)
+        do_deregister(g, reg, s, req, resp);
+    else
+        do_update(g, reg, s, req, resp);
+}
+
+/* ---- expiry ---- */
+
+static void expire_done(void *arg, enum ls_rc rc, const struct ls_error *err)
+{
+    if (rc != LS_OK)
+        ls_log_warn("expiry_not_stored", "error=\"%s\"", err ? err->msg : ls_rc_name(rc));
+}
+
+static void on_expire(void *arg, struct server_reg *reg)
+{
+    struct server_registration *g = arg;
+    struct ls_error err = { 0 };
+    if (store_worker_deregister(g->worker, reg->id, reg->endpoint, "expired", expire_done,
+                                NULL, &err) != LS_OK) {
+        /* Back-pressure: try again in a second rather than lose it. */
+        reg->expires_at_ms = wall_ms() + 1000 - SERVER_REGISTRY_GRACE_MS;
+        if (server_registry_arm(g->registry, reg, wall_ms(), &err) != LS_OK)
+            ls_log_warn("expiry_not_armed", "endpoint=%s", reg->endpoint);
+        return;
+    }
+    ls_log_info("expired", "endpoint=%s id=%s", reg->endpoint, reg->id);
+    STAT_INC(g, expiries);
+    server_registry_remove(g->registry, reg);
+    count_changed(g);
+}
+
+/* ---- set-up ---- */
+
+struct server_registration *server_registration_new(const struct server_registration_options *o,
+                                                    struct ls_error *err)
+{
+    struct server_registration *g = calloc(1, sizeof *g);
+    if (!g) {
+        ls_error_set(err, LS_ENOMEM, "registration: out of memory");
+        return NULL;
+    }
+    g->loop = o->loop;
+    g->worker = o->worker;
+    snprintf(g->instance_id, sizeof g->instance_id, "%s", o->instance_id ? o->instance_id : "");
+    g->registry = server_registry_new(o->loop, on_expire, g, err);
+    if (!g->registry) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void server_registration_free(struct server_registration *g)
+{
+    if (!g)
+        return;
+    while (g->ops) {
+        struct op *o = g->ops;
+        coap_async_t *a = op_async(o);
+        if (a)
+            coap_free_async(o->session, a);
+        op_free(o);
+    }
+    after_io(g);
+    free(g->fin);
+    server_registry_free(g->registry);
+    runtime_credcache_free(g->creds);
+    free(g);
+}
+
+enum ls_rc server_registration_attach(struct server_registration *g, struct runtime_coap *coap,
+                                      struct ls_error *err)
+{
+    coap_context_t *ctx = runtime_coap_context(coap);
+    coap_resource_t *rd = coap_resource_init(coap_make_str_const("rd"), 0);
+    coap_resource_t *loc = coap_resource_unknown_init(NULL);
+    if (!rd || !loc) {
+        if (rd)
+            coap_delete_resource(ctx, rd);
+        return ls_error_set(err, LS_ENOMEM, "registration: cannot create resources");
+    }
+    g->coap = coap;
+    coap_resource_set_userdata(rd, g);
+    coap_register_request_handler(rd, COAP_REQUEST_POST, hnd_register);
+    coap_add_resource(ctx, rd);
+    coap_resource_set_userdata(loc, g);
+    coap_register_request_handler(loc, COAP_REQUEST_POST, hnd_location);
+    coap_register_request_handler(loc, COAP_REQUEST_DELETE, hnd_location);
+    coap_add_resource(ctx, loc);
+    runtime_coap_set_after_io(coap, after_io, g);
+    return LS_OK;
+}
+
+struct load_ctx {
+    struct server_registration *g;
+    int64_t now;
+    size_t loaded;
+    enum ls_rc rc;
+};
+
+static void load_row(void *arg, const struct store_registration *row)
+{
+    struct load_ctx *l = arg;
+    struct ls_error err = { 0 };
+    struct server_reg *r = server_reg_new(row->endpoint, row->sms, row->pid, row->alt_path,
+                                          row->objects_json, row->identity);
+    if (!r) {
+        l->rc = LS_ENOMEM;
+        return;
+    }
+    snprintf(r->id, sizeof r->id, "%s", row->id);
+    snprintf(r->version, sizeof r->version, "%s", row->version);
+    snprintf(r->binding, sizeof r->binding, "%s", row->binding ? row->binding : "U");
+    snprintf(r->security, sizeof r->security, "%s", row->security);
+    snprintf(r->address, sizeof r->address, "%s", row->address ? row->address : "");
+    r->lifetime_s = row->lifetime_s;
+    r->queue = row->queue;
+    r->registered_at_ms = row->registered_at_ms;
+    r->last_seen_ms = row->last_seen_ms;
+    r->expires_at_ms = row->expires_at_ms;
+    if (server_registry_add(l->g->registry, r, &err) != LS_OK ||
+        server_registry_arm(l->g->registry, r, l->now, &err) != LS_OK) {
+        ls_log_warn("registration_not_loaded", "id=%s error=\"%s\"", row->id, err.msg);
+        return;
+    }
+    l->loaded++;
+}
+
+enum ls_rc server_registration_load(struct server_registration *g, struct store *s,
+                                    size_t *loaded_out, struct ls_error *err)
+{
+    struct load_ctx l = { .g = g, .now = wall_ms(), .rc = LS_OK };
+    enum ls_rc rc = store_registrations_load(s, NULL, load_row, &l, err);
+    if (rc == LS_OK && l.rc != LS_OK)
+        rc = ls_error_set(err, l.rc, "load registrations: out of memory");
+    if (loaded_out)
+        *loaded_out = l.loaded;
+    count_changed(g);
+    return rc;
+}
+
+void server_registration_set_credentials(struct server_registration *g,
+                                         struct runtime_credcache *table)
+{
+    runtime_credcache_free(g->creds);
+    g->creds = table;
+    ls_log_info("credentials_loaded", "scope=server psk=%zu", runtime_credcache_count(table));
+}
+
+bool server_registration_psk(void *arg, const uint8_t *identity, size_t identity_len,
+                             const uint8_t **key, size_t *key_len)
+{
+    struct server_registration *g = arg;
+    const struct runtime_credcache_entry *e =
+        runtime_credcache_find(g->creds, identity, identity_len);
+    if (!e || !e->key_len)     /* absent, or a raw public key entry */
+        return false;
+    *key = e->key;
+    *key_len = e->key_len;
+    return true;
+}
+
+const char *server_registration_rpk(void *arg, const uint8_t *spki, size_t spki_len)
+{
+    struct server_registration *g = arg;
+    return runtime_credcache_find_rpk(g->creds, spki, spki_len);
+}
+
+void server_registration_session_gone(void *arg, coap_session_t *s)
+{
+    struct server_registration *g = arg;
+    server_registry_session_gone(g->registry, s);
+}
+
+void server_registration_stats(const struct server_registration *g,
+                                struct server_registration_stats *out)
+{
+    out->registrations = __atomic_load_n(&g->st.registrations, __ATOMIC_RELAXED);
+    out->updates = __atomic_load_n(&g->st.updates, __ATOMIC_RELAXED);
+    out->deregistrations = __atomic_load_n(&g->st.deregistrations, __ATOMIC_RELAXED);
+    out->expiries = __atomic_load_n(&g->st.expiries, __ATOMIC_RELAXED);
+    out->refused = __atomic_load_n(&g->st.refused, __ATOMIC_RELAXED);
+    out->pending = __atomic_load_n(&g->st.pending, __ATOMIC_RELAXED);
+    out->current = __atomic_load_n(&g->st.current, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,90 @@
+/*
+ * server/registration.h -- the LwM2M Registration interface over CoAP
+ *
+ * Register (POST /rd), Update (POST /rd/{id}) and De-register (DELETE
+ * /rd/{id}) as Transport TS 1.2 "Registration Interface" specifies them,
+ * durable: each change is committed to Postgres by the store worker before
+ * its 2.01 / 2.04 / 2.02 is sent, and the in-memory registry follows the
+ * commit.  Lifetime expiry de-registers through the same worker.
+ *
+ * INTERFACE ROUTINES
+ *   server_registration_new / _free      state: registry, credentials, ops
+ *   server_registration_attach           add the /rd resources to libcoap
+ *   server_registration_load             fill the registry from Postgres
+ *   server_registration_set_credentials  swap in a new PSK table
+ *   server_registration_psk / _rpk       runtime_coap_psk_fn / _rpk_fn
+ *   server_registration_session_gone     runtime_coap_session_fn
+ *   server_registration_stats            counters for /metrics
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef LODESTAR_SERVER_REGISTRATION_H
+#define LODESTAR_SERVER_REGISTRATION_H
+
+#include <coap3/coap.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/err.h"
+
+struct runtime_coap;
+struct runtime_credcache;
+struct runtime_loop;
+struct store;
+struct store_worker;
+struct server_registration;
+
+struct server_registration_options {
+    struct runtime_loop *loop;      /* borrowed; the CoAP loop */
+    struct store_worker *worker;    /* borrowed; must outlive pending ops */
+    const char *instance_id;        /* borrowed (copied) */
+};
+
+struct server_registration *server_registration_new(const struct server_registration_options *o,
+                                                    struct ls_error *err);
+
+/* Frees the registry (releasing sessions), the credential table and every
+ * operation still waiting for the worker (their devices get no answer and
+ * will retransmit).  Call after store_worker_stop and before
+ * runtime_coap_free.  NULL ok. */
+void server_registration_free(struct server_registration *g);
+
+/* Adds the "rd" resource and the unknown-resource handler (rd/{id}) to the
+ * context of coap.  Once, before the loop runs. */
+enum ls_rc server_registration_attach(struct server_registration *g, struct runtime_coap *coap,
+                                      struct ls_error *err) LS_MUST_CHECK;
+
+/* Loads every registration (single instance: see server/registry.h) and
+ * arms their lifetimes; expired ones are de-registered soon after. */
+enum ls_rc server_registration_load(struct server_registration *g, struct store *s,
+                                    size_t *loaded_out, struct ls_error *err) LS_MUST_CHECK;
+
+/* Replaces the PSK table (consumes table; the old one is freed).  Loop
+ * thread, never inside a handshake. */
+void server_registration_set_credentials(struct server_registration *g,
+                                         struct runtime_credcache *table);
+
+/* runtime_coap_psk_fn over the current table. */
+bool server_registration_psk(void *g, const uint8_t *identity, size_t identity_len,
+                             const uint8_t **key, size_t *key_len);
+
+/* runtime_coap_rpk_fn over the current table. */
+const char *server_registration_rpk(void *g, const uint8_t *spki, size_t spki_len);
+
+/* runtime_coap_session_fn: forget a session that dies. */
+void server_registration_session_gone(void *g, coap_session_t *s);
+
+struct server_registration_stats {
+    uint64_t registrations;     /* Register answered 2.01 */
+    uint64_t updates;           /* Update answered 2.04 */
+    uint64_t deregistrations;   /* De-register answered 2.02 */
+    uint64_t expiries;          /* lifetimes that ran out */
+    uint64_t refused;           /* 4.xx and 5.xx answers */
+    uint64_t current;           /* registrations held now */
+    uint64_t pending;           /* operations waiting for a commit */
+};
+void server_registration_stats(const struct server_registration *g,
+                               struct server_registration_stats *out);
+
+#endif /* LODESTAR_SERVER_REGISTRATION_H */

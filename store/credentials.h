@@ -1,0 +1,111 @@
+/*
+ * store/credentials.h -- device credentials, secrets sealed at rest
+ *
+ * A credential belongs to one endpoint and one scope: "bootstrap" (what a
+ * device uses with lodestar-bootstrap) or "server" (with lodestar-server).
+ * Its secret (PSK key, private key) is stored only sealed with the master
+ * key (store/secret.h, associated data "credential:<identity>"); the public
+ * part (PSK identity, RPK SubjectPublicKeyInfo, certificate) in clear.
+ * States: issued -> active -> revoked (ARCHITECTURE.md, "Bootstrap and
+ * credentials").  Every change sends pg_notify('lodestar_credentials', id)
+ * so that daemons refresh their in-memory caches (the DTLS PSK callback is
+ * synchronous and must not query Postgres: LIBCOAP.md section 3).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef LODESTAR_STORE_CREDENTIALS_H
+#define LODESTAR_STORE_CREDENTIALS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/err.h"
+#include "store/secret.h"
+
+struct store;
+
+struct store_credential {
+    int64_t id;                 /* assigned by insert */
+    const char *endpoint;
+    const char *scope;          /* "bootstrap" | "server" */
+    const char *mode;           /* "psk" | "rpk" | "x509" | "nosec" */
+    const char *identity;       /* PSK identity; CN for x509; "" for rpk */
+    const uint8_t *secret;      /* plaintext PSK key / private key; may be NULL */
+    size_t secret_len;
+    const uint8_t *public_key;  /* RPK: DER SubjectPublicKeyInfo; may be NULL */
+    size_t public_key_len;
+    const char *state;          /* "issued" | "active" | "revoked" */
+};
+
+/*
+ * store_credentials_insert -- create the endpoint if needed and add a
+ * credential, sealing its secret under key.  *id_out (may be NULL) gets
+ * the new id.  LS_ECONFLICT when a live credential already has that
+ * identity in that scope and mode.
+ */
+enum ls_rc store_credentials_insert(struct store *s, const struct store_secret_key *key,
+                                    const struct store_credential *c, int64_t *id_out,
+                                    struct ls_error *err) LS_MUST_CHECK;
+
+/* Marks every live credential of endpoint in scope revoked. */
+enum ls_rc store_credentials_revoke(struct store *s, const char *endpoint,
+                                    const char *scope, struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * store_credentials_load -- call fn for every non-revoked credential of
+ * scope, with its secret opened (plaintext, borrowed for the call and wiped
+ * after it).  A secret that does not open under key (another master key) is
+ * skipped and counted in *skipped_out (may be NULL), never fatal.
+ */
+typedef void store_credential_row_fn(void *arg, const struct store_credential *c);
+enum ls_rc store_credentials_load(struct store *s, const struct store_secret_key *key,
+                                  const char *scope, store_credential_row_fn *fn,
+                                  void *arg, unsigned *skipped_out,
+                                  struct ls_error *err) LS_MUST_CHECK;
+
+
+/*
+ * --- Added in issue 4 (coap): the credential cache and its watcher. ---
+ *
+ * store_credentials_load_cache -- store_credentials_load of the PSK and RPK
+ * rows of scope into a new runtime_credcache (identity -> endpoint, key;
+ * public key -> endpoint).  Caller
+ * owns *out (runtime_credcache_free); NULL on entry.
+ */
+struct runtime_credcache;
+struct runtime_loop;
+enum ls_rc store_credentials_load_cache(struct store *s, const struct store_secret_key *key,
+                                        const char *scope, struct runtime_credcache **out,
+                                        struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * The watcher: a thread with its own connection that LISTENs on
+ * lodestar_credentials, rebuilds the cache after every notification (and
+ * after every reconnection, since notifications sent while it was away are
+ * lost), and hands the new table to fn on loop's thread.  fn consumes the
+ * table.  tick (may be NULL) runs on the watcher thread with its store
+ * every tick_ms, for small periodic database chores (the instance
+ * heartbeat).
+ */
+struct store_credentials_watch;
+typedef void store_credentials_table_fn(void *arg, struct runtime_credcache *table);
+typedef void store_credentials_tick_fn(void *arg, struct store *s);
+struct store_credentials_watch_options {
+    const char *conninfo;                   /* borrowed (copied) */
+    const struct store_secret_key *key;     /* borrowed (copied) */
+    const char *scope;                      /* "server" | "bootstrap"; a literal */
+    struct runtime_loop *loop;              /* borrowed; outlives the watch */
+    store_credentials_table_fn *fn;
+    void *arg;
+    store_credentials_tick_fn *tick;        /* may be NULL */
+    void *tick_arg;
+    int64_t tick_ms;
+};
+struct store_credentials_watch *
+store_credentials_watch_start(const struct store_credentials_watch_options *o,
+                              struct ls_error *err);
+/* Joins the thread and frees; a table not yet handed over is freed.  Call
+ * after the loop stopped running (a wake-up posted later is dropped by the
+ * loop).  NULL ok. */
+void store_credentials_watch_stop(struct store_credentials_watch *w);
+
+#endif /* LODESTAR_STORE_CREDENTIALS_H */

@@ -1,0 +1,1081 @@
+/*
+ * store/registrations.c -- the batching store worker for registrations
+ *
+ * A shard is one thread, one connection (its own struct store), one
+ * queue.  Callers on any thread append operations (register, update,
+ * deregister) under the shard's mutex; its thread takes everything queued,
+ * up to a batch cap, and writes it in ONE transaction.  In pipeline mode
+ * (the default) the whole round is BEGIN, one prepared statement per
+ * operation, the notification and COMMIT, then one Sync: a single network
+ * round trip and a single commit for up to 2 000 devices.  When the COMMIT
+ * is acknowledged every operation's completion is posted to the caller's
+ * loop in one runtime_loop_post (one wake-up, not 2 000).
+ *
+ * Two shards by default: one backend is the bottleneck (about 50 us of
+ * server time per registration, so one connection tops out near 20 000
+ * durable registrations/s on the 2-core reference machine); two reach
+ * 35 000, three fell back (bench/results/store_worker.md).  An operation goes
+ * to the shard of its endpoint, so one device's operations share a queue
+ * and stay in order.  Shards touch disjoint devices and take no lock on
+ * anything shared but a missing server_instances row, so they do not
+ * deadlock each other (if they ever did, 40P01 is retried).
+ *
+ * Failures, and why they are handled this way:
+ *  - Lost connection, serialization failure, deadlock (LS_ETRANSIENT): the
+ *    whole batch is retried with backoff (100 ms doubling to 2 s; the store
+ *    adds its own reconnect backoff).  Nothing is lost and the order holds,
+ *    because the batch is retried as it was.
+ *  - One operation breaks a constraint (SQLSTATE class 22/23): pipeline
+ *    results come back in order, so the first failed result names the
+ *    operation exactly.  That operation is completed with its error and the
+ *    batch is re-run without it.  Savepoints per operation were rejected:
+ *    they cost two more statements per operation on every batch to protect
+ *    against a case that is rare, and beyond 64 subtransactions a
+ *    transaction's subxid cache overflows, which slows every other session's
+ *    snapshots (pg_subtrans lookups) while it is open.
+ *  - Any other error (42P01 after a bad migration, XX000, ...) is not the
+ *    operation's fault and would hit every operation: the batch fails as a
+ *    whole with LS_EIO instead of being re-run once per operation.
+ *  - An update or deregister of a registration that is gone completes with
+ *    LS_ENOTFOUND; it does not abort the transaction.
+ *
+ * Order: operations are applied in queue order inside one transaction, and
+ * a retried batch is the same sequence, so operations on one registration
+ * are applied in the order they were queued.
+ *
+ * Events: each operation inserts its events row in its own statement, and
+ * each transaction ends with ONE pg_notify('lodestar_events', <its newest
+ * event id>).  PostgreSQL delivers it at commit, never for a rolled-back
+ * round.  Readers take a notification as "look" and select the rows after
+ * their cursor (store/events.h), so one per commit wakes them as well as
+ * one per event did, without its cost (about 18 us per notification at
+ * commit: a quarter of the batch's time).
+ *
+ * Completions and shutdown: a posted batch of completions owns its
+ * operations and frees them after running their callbacks, so it never
+ * refers to the worker (store_worker_stop may be called on the loop thread,
+ * and the loop may run the posts after the worker is freed).  When the
+ * loop is already stopping, completions are dropped (freed, not run), as
+ * runtime_loop_free would drop them; a post that races with the loop's
+ * final drain is the one case that is dropped by the loop itself.
+ *
+ * INTERFACE ROUTINES (registrations.h)
+ *   store_worker_start, store_worker_start_opts, store_worker_stop
+ *   store_worker_register, store_worker_update, store_worker_deregister
+ *   store_worker_stats, store_registrations_load
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "store/registrations.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "runtime/log.h"
+#include "runtime/loop.h"
+#include "store/store_int.h"
+
+#define QUEUE_MAX_DEFAULT 50000
+#define BATCH_MAX_DEFAULT 2000
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+#define SHARDS_DEFAULT 2          /* see the file header: 1.8x of one */
+#define STOP_DEADLINE_MS 5000   /* store_worker_stop drains at most this long */
+#define PARAMS_MAX 18
+
+/* ---- SQL ------------------------------------------------------------------ */
+
+/* Milliseconds since the epoch as timestamptz, exactly (to_timestamp takes
+ * a double and would round). */
+#define MS(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 millisecond')"
+
+/* The events insert, after a CTE named r that yields the event's
+ * (endpoint, detail); returns the event id (no row: r found nothing). */
+#define EVENT_TAIL(kind)                                                       \
+    " INSERT INTO events (endpoint, kind, detail)"                             \
+    " SELECT r.endpoint, '" kind "', r.detail FROM r RETURNING id"
+
+/*
+ * Register, in one statement: the endpoint and the holder instance exist,
+ * the endpoint's previous registration is gone (its observations with it,
+ * by the cascade), the new row and its event are in.  $1 endpoint, $2
+ * instance id or NULL, $3.. the row.
+ *
+ * The delete must run before the insert (endpoint is unique).  Sub-
+ * statements of one WITH run in an unspecified order unless one reads
+ * another's output, so the insert selects FROM the delete's count: it
+ * cannot produce its row before the delete ran to completion.  The unique
+ * check then ignores the old row (deleted by this transaction), and the
+ * foreign key checks run at the end of the statement, after the endpoint
+ * insert.  One statement instead of two saves a Bind/Execute per
+ * registration; the backend time was the same in PL/pgSQL loops.
+ */
+static const char SQL_REGISTER[] =
+    "WITH ep AS (INSERT INTO endpoints (name) VALUES ($1::text)"
+    " ON CONFLICT (name) DO NOTHING),"
+    " inst AS (INSERT INTO server_instances (id) SELECT $2::text WHERE $2::text IS NOT NULL"
+    " ON CONFLICT (id) DO NOTHING),"
+    " old AS (DELETE FROM registrations WHERE endpoint = $1::text RETURNING 1),"
+    " r AS (INSERT INTO registrations (id, endpoint, instance_id, lwm2m_version,"
+    " lifetime_s, binding, queue, sms, pid, address, security, identity, objects,"
+    " alt_path, registered_at, updated_at, last_seen, expires_at, formats)"
+    " SELECT $3::text, $1::text, $2::text, $4::text, $5::bigint, $6::text, $7::boolean,"
+    " $8::text, $9::text, $10::text, $11::text, $12::text, $13::jsonb, $14::text,"
+    " " MS("$15") ", " MS("$15") ", " MS("$16") ", " MS("$17") ", $18::jsonb"
+    " FROM (SELECT count(*) FROM old) AS replaced"
+    " RETURNING endpoint, jsonb_build_object('id', id, 'lifetime', lifetime_s,"
+    " 'binding', binding, 'version', lwm2m_version, 'address', address,"
+    " 'objects', objects) AS detail)"
+    EVENT_TAIL("registration");
+
+/* $1 id, $2 lifetime, $3 binding, $4 queue, $5 sms ("" clears), $6 objects,
+ * $7 address (NULL: unchanged), $8 last seen ms, $9 expires ms (NULL: never). */
+static const char SQL_UPDATE[] =
+    "WITH r AS (UPDATE registrations SET"
+    " lifetime_s = COALESCE($2::bigint, lifetime_s),"
+    " binding = COALESCE($3::text, binding),"
+    " queue = COALESCE($4::boolean, queue),"
+    " sms = CASE WHEN $5::text IS NULL THEN sms ELSE NULLIF($5::text, '') END,"
+    " objects = COALESCE($6::jsonb, objects),"
+    " address = COALESCE($7::text, address),"
+    " last_seen = " MS("$8") ", updated_at = " MS("$8") ","
+    " expires_at = " MS("$9")
+    " WHERE id = $1::text"
+    " RETURNING endpoint, jsonb_build_object('id', id, 'lifetime', lifetime_s,"
+    " 'binding', binding, 'queue', queue, 'address', address)"
+    " || CASE WHEN $6::jsonb IS NULL THEN '{}'::jsonb"
+    " ELSE jsonb_build_object('objects', $6::jsonb) END AS detail)"
+    EVENT_TAIL("update");
+
+/* $1 id, $2 reason.  Observations go with the row (ON DELETE CASCADE). */
+static const char SQL_DEREGISTER[] =
+    "WITH r AS (DELETE FROM registrations WHERE id = $1::text"
+    " RETURNING endpoint, jsonb_build_object('id', id, 'reason', $2::text) AS detail)"
+    EVENT_TAIL("deregistration");
+
+/*
+ * Once per transaction, before COMMIT: one notification carrying the
+ * session's newest event id.  Readers (store/events.h) treat it as "look"
+ * and select the rows after their cursor, so one per commit is enough; one
+ * per operation cost 18 us each at commit (36 ms of a 2 000-operation
+ * batch, a quarter of its time).  currval is defined from the first
+ * operation on (see SQL_SESSION), also for a batch that wrote no event,
+ * whose notification is then a harmless "look".
+ */
+static const char SQL_NOTIFY[] =
+    "SELECT pg_notify('lodestar_events',"
+    " currval(pg_get_serial_sequence('events', 'id'))::text)";
+
+/* Run once per connection so that SQL_NOTIFY's currval is always defined
+ * (it costs one event id, a gap nobody sees). */
+static const char SQL_SESSION[] =
+    "SELECT nextval(pg_get_serial_sequence('events', 'id'))";
+
+static const char SQL_LOAD[] =
+    "SELECT id, endpoint, lwm2m_version, lifetime_s, binding, queue::int, sms, pid,"
+    " alt_path, objects::text, formats::text, address, security, identity, instance_id,"
+    " (extract(epoch FROM registered_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_seen) * 1000)::bigint,"
+    " COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0)"
+    " FROM registrations WHERE ($1::text IS NULL OR instance_id = $1::text)"
+    " AND ($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3::int";
+
+/* Rows per page of store_registrations_load: keyset pages keep a start
+ * with 100 000 registrations from holding them all in one result. */
+#define LOAD_PAGE 5000
+
+enum stmt_id { ST_REGISTER, ST_UPDATE, ST_DEREGISTER, ST_NOTIFY, ST_COUNT };
+
+static const struct stmt {
+    const char *name;   /* prepared statement name, per connection */
+    const char *sql;
+    int nparams;        /* the first nparams of the operation's values */
+    const char *what;   /* for error messages */
+} stmts[ST_COUNT] = {
+    [ST_REGISTER] = { "lsw_register", SQL_REGISTER, 18, "register" },
+    [ST_UPDATE] = { "lsw_update", SQL_UPDATE, 9, "update" },
+    [ST_DEREGISTER] = { "lsw_deregister", SQL_DEREGISTER, 2, "deregister" },
+    [ST_NOTIFY] = { "lsw_notify", SQL_NOTIFY, 0, "notify events" },
+};
+
+enum op_kind { OP_REGISTER, OP_UPDATE, OP_DEREGISTER };
+
+/* The statement of each kind; it returns the event id (no row: the
+ * registration was not found). */
+static const enum stmt_id op_stmt[] = {
+    [OP_REGISTER] = ST_REGISTER,
+    [OP_UPDATE] = ST_UPDATE,
+    [OP_DEREGISTER] = ST_DEREGISTER,
+};
+
+/* ---- operations ------------------------------------------------------------ */
+
+struct op {
+    struct op *next;                  /* queue order; then completion order */
+    enum op_kind kind;
+    const char *values[PARAMS_MAX];   /* into text[]; NULL is SQL NULL */
+    store_worker_done_fn *done;
+    void *arg;                        /* done's, borrowed */
+    bool settled;                     /* outcome final: not sent again */
+    bool found;                       /* this round's statement returned its row */
+    enum ls_rc rc;                    /* outcome once settled */
+    struct ls_error *err;             /* why, when rc != LS_OK; owned */
+    char text[];                      /* the copied values, NUL-terminated each */
+};
+
+/* One worker thread with its connection and queue.  A device's operations
+ * always go to the same shard (by endpoint), which keeps them in order. */
+struct shard {
+    struct store_worker *parent;      /* statistics; borrowed */
+    struct store *store;              /* this thread's own connection */
+    struct runtime_loop *loop;        /* completions go here; borrowed */
+    size_t queue_max, batch_max;
+    int64_t linger_ms;
+    bool sequential;                  /* benchmark baseline: no pipeline */
+    unsigned prepared_attempts;       /* store_connect_attempts() when prepared; 0 none */
+    struct op **batch;                /* this round's operations, batch_max slots */
+    bool started;                     /* thread was created */
+
+    pthread_t thread;
+    pthread_mutex_t lock;             /* guards the fields down to stop_deadline */
+    pthread_cond_t cond;              /* queue non-empty, or stop */
+    struct op *head, *tail;           /* FIFO of queued operations */
+    size_t queued;
+    bool stopping;
+    int64_t stop_deadline_ms;         /* monotonic; valid when stopping */
+};
+
+struct store_worker {
+    size_t nshards;
+    struct shard *shards;             /* nshards of them */
+    _Atomic uint64_t batches, operations, failed_batches, last_batch_size, commit_us;
+};
+
+static const struct ls_error no_error;   /* what done() gets with LS_OK */
+
+/* Values being gathered for one operation; numbers are formatted here. */
+struct params {
+    int n;
+    const char *v[PARAMS_MAX];
+    char num[PARAMS_MAX][24];
+};
+
+static void put_str(struct params *p, const char *s)
+{
+    p->v[p->n++] = s;
+}
+
+/* "" and NULL both mean absent (SQL NULL). */
+static void put_opt(struct params *p, const char *s)
+{
+    put_str(p, s && *s ? s : NULL);
+}
+
+static void put_i64(struct params *p, int64_t x)
+{
+    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, x);
+    put_str(p, p->num[p->n]);
+}
+
+/* An epoch-ms time where 0 means "never" (SQL NULL). */
+static void put_time(struct params *p, int64_t ms)
+{
+    if (ms == 0)
+        put_str(p, NULL);
+    else
+        put_i64(p, ms);
+}
+
+/* Copies the gathered values into one allocation.  NULL on ENOMEM. */
+static struct op *op_new(enum op_kind kind, const struct params *p,
+                         store_worker_done_fn *done, void *arg)
+{
+    size_t len = 0;
+    for (int i = 0; i < p->n; i++)
+        len += p->v[i] ? strlen(p->v[i]) + 1 : 0;
+    struct op *op = calloc(1, sizeof *op + len);
+    if (!op)
+        return NULL;
+    char *at = op->text;
+    for (int i = 0; i < p->n; i++) {
+        if (!p->v[i])
+            continue;
+        size_t n = strlen(p->v[i]) + 1;
+        memcpy(at, p->v[i], n);
+        op->values[i] = at;
+        at += n;
+    }
+    op->kind = kind;
+    op->done = done;
+    op->arg = arg;
+    return op;
+}
+
+static void op_free(struct op *op)
+{
+    if (op) {
+        free(op->err);
+        free(op);
+    }
+}
+
+/* Final outcome of an operation.  The message is best effort: without
+ * memory for it, done() gets the code and an empty message. */
+static void settle(struct op *op, enum ls_rc rc, const struct ls_error *err)
+{
+    op->settled = true;
+    op->rc = rc;
+    if (rc != LS_OK && !op->err && (op->err = calloc(1, sizeof *op->err)))
+        *op->err = *err;
+    if (op->err)
+        op->err->code = rc;
+}
+
+/* ---- queue ---------------------------------------------------------------- */
+
+static enum ls_rc enqueue(struct shard *w, struct op *op, struct ls_error *err)
+{
+    enum ls_rc rc = LS_OK;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping)
+        rc = ls_error_set(err, LS_ETRANSIENT, "store worker is stopping");
+    else if (w->queued >= w->queue_max)
+        rc = ls_error_set(err, LS_ENOMEM, "store queue full (%zu operations)", w->queued);
+    if (rc == LS_OK) {
+        if (w->tail)
+            w->tail->next = op;
+        else
+            w->head = op;
+        w->tail = op;
+        /* The worker waits only on an empty queue. */
+        if (w->queued++ == 0)
+            pthread_cond_signal(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc != LS_OK)
+        op_free(op);
+    return rc;
+}
+
+static struct timespec abs_time(int64_t delay_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += delay_ms / 1000;
+    ts.tv_nsec += (delay_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+/* With the lock held: whether a stop's drain deadline has passed. */
+static bool past_deadline_locked(const struct shard *w)
+{
+    return w->stopping && runtime_clock_now_ms() >= w->stop_deadline_ms;
+}
+
+/*
+ * Waits for work and moves up to batch_max operations into w->batch.
+ * RETURNS how many; 0 when stopping with nothing queued.  *expired is set
+ * when the stop deadline has passed (the caller fails what it got).
+ */
+static size_t take_batch(struct shard *w, bool *expired)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->head && !w->stopping)
+        pthread_cond_wait(&w->cond, &w->lock);
+    if (w->linger_ms > 0 && w->head && !w->stopping) {
+        struct timespec until = abs_time(w->linger_ms);
+        while (!w->stopping && w->queued < w->batch_max &&
+               pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    *expired = past_deadline_locked(w);
+    while (w->head && n < w->batch_max) {
+        struct op *op = w->head;
+        w->head = op->next;
+        op->next = NULL;
+        w->queued--;
+        w->batch[n++] = op;
+    }
+    if (!w->head)
+        w->tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+/* Sleeps delay_ms unless stopped.  RETURNS true when the stop deadline
+ * has passed (give up). */
+static bool backoff_wait(struct shard *w, int64_t delay_ms)
+{
+    struct timespec until = abs_time(delay_ms);
+    bool expired;
+
+    pthread_mutex_lock(&w->lock);
+    while (!past_deadline_locked(w) &&
+           pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+        ;
+    expired = past_deadline_locked(w);
+    pthread_mutex_unlock(&w->lock);
+    return expired;
+}
+
+/* ---- completions ------------------------------------------------------------ */
+
+/* On the loop thread: runs and frees a posted list of operations. */
+static void run_completions(struct runtime_loop *loop, void *arg)
+{
+    (void)loop;
+    for (struct op *op = arg, *next; op; op = next) {
+        next = op->next;
+        if (op->done)
+            op->done(op->arg, op->rc, op->rc == LS_OK || !op->err ? &no_error : op->err);
+        op_free(op);
+    }
+}
+
+/* Hands this round's settled operations to the loop, in queue order. */
+static void complete(struct shard *w, size_t n)
+{
+    struct op *head = NULL, **link = &head;
+    struct ls_error err = { 0 };
+
+    for (size_t i = 0; i < n; i++) {
+        *link = w->batch[i];
+        link = &w->batch[i]->next;
+    }
+    *link = NULL;
+    if (!head)
+        return;
+    for (int tries = 0; !runtime_loop_stopping(w->loop); tries++) {
+        if (runtime_loop_post(w->loop, run_completions, head, &err) == LS_OK)
+            return;
+        if (tries == 50) {
+            ls_log_error("store_worker_completions_lost", "operations=%zu reason=\"%s\"",
+                         n, err.msg);
+            break;
+        }
+        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
+    }
+    /* The loop stopped: its posts would be dropped, so are these. */
+    for (struct op *op = head, *next; op; op = next) {
+        next = op->next;
+        op_free(op);
+    }
+}
+
+/* ---- one transaction ---------------------------------------------------------- */
+
+/*
+ * Forces the store to notice a connection whose protocol state we can no
+ * longer trust (a send failed mid-pipeline, a result is missing): shut the
+ * socket so that libpq sees the end, then let store_check mark it down.
+ */
+static enum ls_rc drop_connection(struct shard *w, PGconn *conn, const char *why,
+                                  struct ls_error *err)
+{
+    if (PQsocket(conn) >= 0)
+        shutdown(PQsocket(conn), SHUT_RDWR);
+    PQconsumeInput(conn);
+    if (store_check(w->store, NULL, why, err) == LS_ETRANSIENT)
+        return LS_ETRANSIENT;
+    ls_error_clear(err);
+    return ls_error_set(err, LS_ETRANSIENT, "%s: connection reset", why);
+}
+
+/* Prepares the statements once per connection. */
+static enum ls_rc prepare(struct shard *w, struct ls_error *err)
+{
+    enum ls_rc rc = store_ensure(w->store, err);
+    if (rc != LS_OK)
+        return rc;
+    unsigned attempts = store_connect_attempts(w->store);
+    if (attempts == w->prepared_attempts)
+        return LS_OK;
+    PGconn *conn = store_pgconn(w->store);
+    /* DEALLOCATE: a connection where an earlier attempt prepared some. */
+    PGresult *res = PQexec(conn, "DEALLOCATE ALL");
+    rc = store_check(w->store, res, "prepare store worker statements", err);
+    PQclear(res);
+    if (rc == LS_OK) {
+        res = PQexec(conn, SQL_SESSION);
+        rc = store_check(w->store, res, "prepare store worker session", err);
+        PQclear(res);
+    }
+    for (int i = 0; i < ST_COUNT && rc == LS_OK; i++) {
+        res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+        rc = store_check(w->store, res, "prepare store worker statements", err);
+        PQclear(res);
+    }
+    if (rc == LS_OK)
+        w->prepared_attempts = attempts;
+    /* A statement that does not prepare (an old schema) is no transient
+     * fault and no operation's: the batch fails as a whole. */
+    return rc == LS_OK || rc == LS_ETRANSIENT ? rc : LS_EIO;
+}
+
+/* Whether a failure is the operation's own (its data broke a constraint). */
+static bool op_fault(enum ls_rc rc)
+{
+    return rc == LS_EINVAL || rc == LS_ECONFLICT || rc == LS_ENOTFOUND;
+}
+
+/* Checks an operation's result and whether it returned its event row.
+ * LS_OK or as store_check. */
+static enum ls_rc check_result(struct shard *w, struct op *op, enum stmt_id st,
+                               const PGresult *res, struct ls_error *err)
+{
+    enum ls_rc rc = store_check(w->store, res, stmts[st].what, err);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (rc == LS_OK)
+        op->found = PQntuples(res) > 0;
+    else if (state && strcmp(state, "26000") == 0) {
+        /* Our prepared statements are gone (DISCARD ALL, a pooler): not
+         * the operation's fault; prepare again and retry. */
+        w->prepared_attempts = 0;
+        rc = LS_ETRANSIENT;
+    }
+    return rc;
+}
+
+/*
+ * Sends BEGIN, every unsettled operation's statements, the notification
+ * and COMMIT, then one Sync.  RETURNS LS_OK or LS_ETRANSIENT (the
+ * connection was dropped).
+ */
+static enum ls_rc pipeline_send(struct shard *w, PGconn *conn, size_t n,
+                                struct ls_error *err)
+{
+    bool ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        struct op *op = w->batch[i];
+        if (op->settled)
+            continue;
+        const struct stmt *st = &stmts[op_stmt[op->kind]];
+        ok = PQsendQueryPrepared(conn, st->name, st->nparams, op->values, NULL, NULL, 0) == 1;
+    }
+    ok = ok && PQsendQueryPrepared(conn, stmts[ST_NOTIFY].name, 0, NULL, NULL, NULL, 0) == 1;
+    ok = ok && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    ok = ok && PQpipelineSync(conn) == 1;
+    return ok ? LS_OK : drop_connection(w, conn, "send store batch", err);
+}
+
+/*
+ * Reads one query's results: the first is checked (only while no earlier
+ * query failed), the rest up to the NULL that ends the query are dropped.
+ * RETURNS LS_OK, the failure of this query, or LS_ETRANSIENT with the
+ * connection gone (*gone set: conn must not be touched again).
+ */
+static enum ls_rc read_query(struct shard *w, PGconn *conn, struct op *op,
+                             enum stmt_id st, bool failed_before, bool *gone,
+                             struct ls_error *err)
+{
+    PGresult *res = PQgetResult(conn);
+    enum ls_rc rc = LS_OK;
+
+    if (!res) {
+        *gone = true;
+        return drop_connection(w, conn, "read store batch", err);
+    }
+    if (!failed_before)
+        rc = op ? check_result(w, op, st, res, err)
+                : store_check(w->store, res, "store batch", err);
+    PQclear(res);
+    if (rc == LS_ETRANSIENT && !store_is_up(w->store)) {
+        *gone = true;
+        return rc;
+    }
+    while ((res = PQgetResult(conn)))
+        PQclear(res);
+    return rc;
+}
+
+/*
+ * One round in pipeline mode.  RETURNS LS_OK when committed; LS_ETRANSIENT
+ * (retry); or the failure of the first statement that failed, with *bad
+ * its operation's index (SIZE_MAX when BEGIN/COMMIT failed).
+ */
+static enum ls_rc round_pipeline(struct shard *w, size_t n, size_t *bad,
+                                 struct ls_error *err)
+{
+    PGconn *conn = store_pgconn(w->store);
+    enum ls_rc rc = LS_OK, first = LS_OK;
+    bool gone = false;
+
+    if (PQenterPipelineMode(conn) != 1)
+        return drop_connection(w, conn, "enter pipeline mode", err);
+    rc = pipeline_send(w, conn, n, err);
+    if (rc != LS_OK)
+        return rc;
+    first = read_query(w, conn, NULL, ST_COUNT, false, &gone, err);
+    for (size_t i = 0; !gone && i < n; i++) {
+        struct op *op = w->batch[i];
+        if (op->settled)
+            continue;
+        rc = read_query(w, conn, op, op_stmt[op->kind], first != LS_OK, &gone, err);
+        if (rc != LS_OK && first == LS_OK) {
+            first = rc;
+            *bad = i;
+        }
+    }
+    /* The notification, then COMMIT. */
+    for (int k = 0; !gone && k < 2; k++) {
+        rc = read_query(w, conn, NULL, ST_COUNT, first != LS_OK, &gone, err);
+        if (first == LS_OK)
+            first = rc;
+    }
+    if (gone)
+        return LS_ETRANSIENT;
+    /* The Sync's own result ends the pipeline (read_query consumed it). */
+    PGresult *sync;
+    while ((sync = PQgetResult(conn))) {
+        bool is_sync = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (is_sync)
+            break;
+    }
+    if (PQexitPipelineMode(conn) != 1)
+        return drop_connection(w, conn, "leave pipeline mode", err);
+    return first;
+}
+
+/* An operation's statement, synchronously (the sequential baseline). */
+static enum ls_rc exec_op(struct shard *w, struct op *op, struct ls_error *err)
+{
+    const struct stmt *st = &stmts[op_stmt[op->kind]];
+    PGresult *res = PQexecPrepared(store_pgconn(w->store), st->name, st->nparams, op->values,
+                                   NULL, NULL, 0);
+    enum ls_rc rc = check_result(w, op, op_stmt[op->kind], res, err);
+    PQclear(res);
+    return rc;
+}
+
+/* A statement without parameters, synchronously. */
+static enum ls_rc exec_plain(struct shard *w, const char *sql, const char *what,
+                             struct ls_error *err)
+{
+    PGresult *res = PQexec(store_pgconn(w->store), sql);
+    enum ls_rc rc = store_check(w->store, res, what, err);
+    PQclear(res);
+    return rc;
+}
+
+/* One round, one statement at a time; same contract as round_pipeline. */
+static enum ls_rc round_sequential(struct shard *w, size_t n, size_t *bad,
+                                   struct ls_error *err)
+{
+    enum ls_rc rc = exec_plain(w, "BEGIN", "begin store batch", err);
+
+    for (size_t i = 0; rc == LS_OK && i < n; i++) {
+        if (w->batch[i]->settled)
+            continue;
+        rc = exec_op(w, w->batch[i], err);
+        if (rc != LS_OK)
+            *bad = i;
+    }
+    if (rc == LS_OK)
+        rc = exec_plain(w, SQL_NOTIFY, "notify events", err);
+    if (rc == LS_OK)
+        rc = exec_plain(w, "COMMIT", "commit store batch", err);
+    return rc;
+}
+
+/* After a failed round on a live connection: leave the aborted transaction. */
+static void rollback(struct shard *w)
+{
+    PGconn *conn = store_pgconn(w->store);
+    if (conn && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(conn, "ROLLBACK");
+        if (store_check(w->store, res, "rollback store batch", NULL) != LS_OK)
+            ls_log_warn("store_worker_rollback_failed", "status=%d",
+                        (int)PQtransactionStatus(conn));
+        PQclear(res);
+    }
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* After a commit: every unsettled operation's outcome, and the stats. */
+static void committed(struct shard *w, size_t n, int64_t started_us)
+{
+    struct ls_error nf = { 0 };
+    uint64_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct op *op = w->batch[i];
+        if (op->settled)
+            continue;
+        count++;
+        if (op->found) {
+            settle(op, LS_OK, NULL);
+            continue;
+        }
+        ls_error_clear(&nf);
+        ls_error_set(&nf, LS_ENOTFOUND, "%s: no registration with this id",
+                     stmts[op_stmt[op->kind]].what);
+        settle(op, LS_ENOTFOUND, &nf);
+    }
+    atomic_fetch_add(&w->parent->batches, 1);
+    atomic_fetch_add(&w->parent->operations, count);
+    atomic_store(&w->parent->last_batch_size, count);
+    atomic_fetch_add(&w->parent->commit_us, (uint64_t)(now_us() - started_us));
+}
+
+static bool all_settled(const struct shard *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!w->batch[i]->settled)
+            return false;
+    return true;
+}
+
+static void settle_rest(struct shard *w, size_t n, enum ls_rc rc,
+                        const struct ls_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!w->batch[i]->settled)
+            settle(w->batch[i], rc, err);
+}
+
+/*
+ * Writes w->batch[0..n) until every operation is settled: committed,
+ * failed alone (its own constraint violation), or given up (stop deadline,
+ * or an error that is no operation's fault).
+ */
+static void write_batch(struct shard *w, size_t n)
+{
+    int64_t delay_ms = RETRY_MIN_MS;
+    bool logged = false;
+
+    while (!all_settled(w, n)) {
+        struct ls_error err = { 0 };
+        size_t bad = SIZE_MAX;
+        int64_t started = now_us();
+        for (size_t i = 0; i < n; i++)
+            w->batch[i]->found = false;
+        enum ls_rc rc = prepare(w, &err);
+        if (rc == LS_OK)
+            rc = w->sequential ? round_sequential(w, n, &bad, &err)
+                               : round_pipeline(w, n, &bad, &err);
+        if (rc == LS_OK) {
+            committed(w, n, started);
+            if (logged)
+                ls_log_info("store_worker_resumed", "operations=%zu", n);
+            return;
+        }
+        atomic_fetch_add(&w->parent->failed_batches, 1);
+        rollback(w);
+        if (rc != LS_ETRANSIENT && op_fault(rc) && bad != SIZE_MAX) {
+            ls_log_info("store_operation_refused", "reason=\"%s\"", err.msg);
+            settle(w->batch[bad], rc, &err);
+            continue;
+        }
+        if (rc != LS_ETRANSIENT) {
+            ls_log_error("store_batch_failed", "operations=%zu reason=\"%s\"", n, err.msg);
+            settle_rest(w, n, rc, &err);
+            return;
+        }
+        if (!logged) {
+            ls_log_warn("store_worker_retrying", "operations=%zu reason=\"%s\"", n, err.msg);
+            logged = true;
+        }
+        if (backoff_wait(w, delay_ms)) {
+            ls_error_clear(&err);
+            ls_error_set(&err, LS_ETRANSIENT, "store worker stopped before the database came back");
+            settle_rest(w, n, LS_ETRANSIENT, &err);
+            return;
+        }
+        delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct shard *w = arg;
+    bool expired = false;
+    size_t n;
+
+    while ((n = take_batch(w, &expired)) > 0) {
+        if (expired) {
+            struct ls_error err = { 0 };
+            ls_error_set(&err, LS_ETRANSIENT, "store worker stopped before writing");
+            settle_rest(w, n, LS_ETRANSIENT, &err);
+        } else {
+            write_batch(w, n);
+        }
+        complete(w, n);
+    }
+    return NULL;
+}
+
+/* ---- public --------------------------------------------------------------------- */
+
+/* Sets up one shard (its thread not started).  LS_OK or LS_ENOMEM. */
+static enum ls_rc shard_init(struct shard *sh, struct store_worker *w, const char *conninfo,
+                             struct runtime_loop *loop, const struct store_worker_options *opts,
+                             size_t queue_max, struct ls_error *err)
+{
+    sh->parent = w;
+    sh->loop = loop;
+    sh->queue_max = queue_max;
+    sh->batch_max = opts->batch_max ? opts->batch_max : BATCH_MAX_DEFAULT;
+    sh->linger_ms = opts->linger_ms;
+    sh->sequential = opts->sequential;
+    sh->batch = calloc(sh->batch_max, sizeof *sh->batch);
+    if (!sh->batch || !(sh->store = store_open(conninfo, err)))
+        return ls_error_set(err, LS_ENOMEM, "cannot allocate the store worker");
+    pthread_mutex_init(&sh->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sh->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return LS_OK;
+}
+
+/* Stops and frees the shards that were set up; the threads drain first,
+ * all at once, so the stop deadline is shared rather than added up. */
+static void shards_free(struct store_worker *w)
+{
+    for (size_t i = 0; i < w->nshards; i++) {
+        struct shard *sh = &w->shards[i];
+        if (!sh->started)
+            continue;
+        pthread_mutex_lock(&sh->lock);
+        sh->stopping = true;
+        sh->stop_deadline_ms = runtime_clock_now_ms() + STOP_DEADLINE_MS;
+        pthread_cond_broadcast(&sh->cond);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    for (size_t i = 0; i < w->nshards; i++) {
+        struct shard *sh = &w->shards[i];
+        if (sh->started)
+            pthread_join(sh->thread, NULL);   /* returns with the queue empty */
+        if (sh->store) {
+            pthread_cond_destroy(&sh->cond);
+            pthread_mutex_destroy(&sh->lock);
+        }
+        store_close(sh->store);
+        free(sh->batch);
+    }
+    free(w->shards);
+    free(w);
+}
+
+struct store_worker *store_worker_start_opts(const char *conninfo, struct runtime_loop *loop,
+                                             const struct store_worker_options *opts,
+                                             struct ls_error *err)
+{
+    static const struct store_worker_options defaults;
+    struct store_worker *w = calloc(1, sizeof *w);
+
+    if (!opts)
+        opts = &defaults;
+    size_t n = opts->shards ? opts->shards : SHARDS_DEFAULT;
+    size_t queue_max = opts->queue_max ? opts->queue_max : QUEUE_MAX_DEFAULT;
+    if (!w || !(w->shards = calloc(n, sizeof *w->shards))) {
+        free(w);
+        ls_error_set(err, LS_ENOMEM, "cannot allocate the store worker");
+        return NULL;
+    }
+    w->nshards = n;
+    for (size_t i = 0; i < n; i++) {
+        struct shard *sh = &w->shards[i];
+        if (shard_init(sh, w, conninfo, loop, opts, (queue_max + n - 1) / n, err) != LS_OK)
+            goto fail;
+        int e = pthread_create(&sh->thread, NULL, worker_main, sh);
+        if (e != 0) {
+            ls_error_set(err, LS_EIO, "cannot start the store worker: %s", strerror(e));
+            goto fail;
+        }
+        sh->started = true;
+    }
+    return w;
+fail:
+    shards_free(w);
+    return NULL;
+}
+
+struct store_worker *store_worker_start(const char *conninfo, struct runtime_loop *loop,
+                                        struct ls_error *err)
+{
+    return store_worker_start_opts(conninfo, loop, NULL, err);
+}
+
+void store_worker_stop(struct store_worker *w)
+{
+    if (w)
+        shards_free(w);
+}
+
+/* The shard of an endpoint (FNV-1a): every operation of one device goes
+ * through the same queue and connection, in order.  NULL: the first. */
+static struct shard *shard_of(struct store_worker *w, const char *endpoint)
+{
+    uint32_t h = 2166136261u;
+    for (const char *c = endpoint ? endpoint : ""; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return &w->shards[w->nshards > 1 ? h % w->nshards : 0];
+}
+
+enum ls_rc store_worker_register(struct store_worker *w, const struct store_registration *r,
+                                 store_worker_done_fn *done, void *arg, struct ls_error *err)
+{
+    struct params p = { 0 };
+
+    if (!r->id || !r->endpoint || !r->version || !r->binding || !r->address || !r->security)
+        return ls_error_set(err, LS_EINVAL, "register: a required field is missing");
+    put_str(&p, r->endpoint);
+    put_opt(&p, r->instance_id);
+    put_str(&p, r->id);
+    put_str(&p, r->version);
+    put_i64(&p, r->lifetime_s);
+    put_str(&p, r->binding);
+    put_str(&p, r->queue ? "true" : "false");
+    put_opt(&p, r->sms);
+    put_opt(&p, r->pid);
+    put_str(&p, r->address);
+    put_str(&p, r->security);
+    put_opt(&p, r->identity);
+    put_str(&p, r->objects_json ? r->objects_json : "[]");
+    put_str(&p, r->alt_path && *r->alt_path ? r->alt_path : "/");
+    put_i64(&p, r->registered_at_ms);
+    put_i64(&p, r->last_seen_ms);
+    put_time(&p, r->expires_at_ms);
+    put_str(&p, r->formats_json ? r->formats_json : "[]");
+    struct op *op = op_new(OP_REGISTER, &p, done, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "register: cannot allocate an operation");
+    return enqueue(shard_of(w, r->endpoint), op, err);
+}
+
+enum ls_rc store_worker_update(struct store_worker *w, const struct store_registration_update *u,
+                               store_worker_done_fn *done, void *arg, struct ls_error *err)
+{
+    struct params p = { 0 };
+
+    if (!u->id)
+        return ls_error_set(err, LS_EINVAL, "update: no registration id");
+    put_str(&p, u->id);
+    if (u->lifetime_s < 0)
+        put_str(&p, NULL);
+    else
+        put_i64(&p, u->lifetime_s);
+    put_str(&p, u->binding);
+    put_str(&p, u->queue < 0 ? NULL : u->queue ? "true" : "false");
+    put_str(&p, u->sms);
+    put_str(&p, u->objects_json);
+    put_str(&p, u->address);
+    put_i64(&p, u->last_seen_ms);
+    put_time(&p, u->expires_at_ms);
+    struct op *op = op_new(OP_UPDATE, &p, done, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "update: cannot allocate an operation");
+    return enqueue(shard_of(w, u->endpoint), op, err);
+}
+
+enum ls_rc store_worker_deregister(struct store_worker *w, const char *id,
+                                   const char *endpoint, const char *reason,
+                                   store_worker_done_fn *done, void *arg,
+                                   struct ls_error *err)
+{
+    struct params p = { 0 };
+
+    if (!id)
+        return ls_error_set(err, LS_EINVAL, "deregister: no registration id");
+    put_str(&p, id);
+    put_str(&p, reason ? reason : "deregistered");
+    struct op *op = op_new(OP_DEREGISTER, &p, done, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "deregister: cannot allocate an operation");
+    return enqueue(shard_of(w, endpoint), op, err);
+}
+
+void store_worker_stats(const struct store_worker *w, struct store_worker_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!w)
+        return;
+    out->batches = atomic_load(&w->batches);
+    out->operations = atomic_load(&w->operations);
+    out->failed_batches = atomic_load(&w->failed_batches);
+    out->last_batch_size = atomic_load(&w->last_batch_size);
+    out->commit_us_total = atomic_load(&w->commit_us);
+}
+
+/* Column text, NULL for SQL NULL. */
+static const char *col(const PGresult *res, int row, int c)
+{
+    return PQgetisnull(res, row, c) ? NULL : PQgetvalue(res, row, c);
+}
+
+/* Calls fn for each row of a page; copies the last id into after. */
+static void load_rows(const PGresult *res, store_registration_row_fn *fn, void *arg,
+                      char *after, size_t after_size)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct store_registration r = {
+            .id = col(res, i, 0),
+            .endpoint = col(res, i, 1),
+            .version = col(res, i, 2),
+            .lifetime_s = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+            .binding = col(res, i, 4),
+            .queue = strcmp(PQgetvalue(res, i, 5), "1") == 0,
+            .sms = col(res, i, 6),
+            .pid = col(res, i, 7),
+            .alt_path = col(res, i, 8),
+            .objects_json = col(res, i, 9),
+            .formats_json = col(res, i, 10),
+            .address = col(res, i, 11),
+            .security = col(res, i, 12),
+            .identity = col(res, i, 13) ? col(res, i, 13) : "",
+            .instance_id = col(res, i, 14),
+            .registered_at_ms = strtoll(PQgetvalue(res, i, 15), NULL, 10),
+            .last_seen_ms = strtoll(PQgetvalue(res, i, 16), NULL, 10),
+            .expires_at_ms = strtoll(PQgetvalue(res, i, 17), NULL, 10),
+        };
+        fn(arg, &r);
+    }
+    if (PQntuples(res) > 0)
+        snprintf(after, after_size, "%s", PQgetvalue(res, PQntuples(res) - 1, 0));
+}
+
+enum ls_rc store_registrations_load(struct store *s, const char *instance,
+                                    store_registration_row_fn *fn, void *arg,
+                                    struct ls_error *err)
+{
+    char after[64] = "", page[16];   /* ids are at most 32 characters (CHECK) */
+    const char *values[3] = { instance, NULL, page };
+    enum ls_rc rc = LS_OK;
+    int rows;
+
+    snprintf(page, sizeof page, "%d", LOAD_PAGE);
+    do {
+        PGresult *res = NULL;
+        values[1] = after[0] ? after : NULL;
+        rc = store_exec_text(s, "load registrations", SQL_LOAD, 3, values, &res, err);
+        if (rc != LS_OK)
+            break;
+        rows = PQntuples(res);
+        load_rows(res, fn, arg, after, sizeof after);
+        PQclear(res);
+    } while (rows == LOAD_PAGE);
+    return rc;
+}

@@ -1,0 +1,499 @@
+/*
+ * tests/harness/lwm2m_device.c -- libcoap LwM2M test device and raw replay
+ * (lwm2m_device.h)
+ *
+ * Each device owns its own libcoap context, so tests can run several
+ * devices at once from one thread; the response handler finds its device
+ * through the context's app data and matches the answer by token.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "lwm2m_device.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct harness_device {
+    coap_context_t *ctx;
+    coap_session_t *session;
+    uint8_t token[8];              /* of the request in flight */
+    size_t token_len;
+    bool answered;
+    int code;
+    char location[128];
+    bool dtls_failed;
+    char psk_identity[256];
+    uint8_t psk_key[64];
+    char rpk_pem[8192];            /* libcoap keeps pointers into it */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool parse_addr(const char *text, coap_address_t *a)
+{
+    char host[128];
+    const char *colon = strrchr(text, ':');
+    if (!colon || (size_t)(colon - text) >= sizeof host)
+        return false;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    int port = atoi(colon + 1);
+    coap_address_init(a);
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']')
+            return false;
+        host[n - 1] = '\0';
+        a->addr.sin6.sin6_family = AF_INET6;
+        a->addr.sin6.sin6_port = htons((uint16_t)port);
+        a->size = sizeof a->addr.sin6;
+        return inet_pton(AF_INET6, host + 1, &a->addr.sin6.sin6_addr) == 1;
+    }
+    a->addr.sin.sin_family = AF_INET;
+    a->addr.sin.sin_port = htons((uint16_t)port);
+    a->size = sizeof a->addr.sin;
+    return inet_pton(AF_INET, host, &a->addr.sin.sin_addr) == 1;
+}
+
+static int code_number(coap_pdu_code_t c)
+{
+    return (int)(c >> 5) * 100 + (int)(c & 0x1f);
+}
+
+static void join_location(const coap_pdu_t *pdu, char *out, size_t cap)
+{
+    coap_opt_iterator_t it;
+    coap_opt_filter_t f;
+    coap_opt_t *opt;
+    size_t len = 0;
+    out[0] = '\0';
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_LOCATION_PATH);
+    coap_option_iterator_init(pdu, &it, &f);
+    while ((opt = coap_option_next(&it))) {
+        int n = snprintf(out + len, cap - len, "%s%.*s", len ? "/" : "",
+                         (int)coap_opt_length(opt), (const char *)coap_opt_value(opt));
+        if (n < 0 || (size_t)n >= cap - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
+static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
+                                   const coap_pdu_t *recv, const coap_mid_t mid)
+{
+    struct harness_device *d = coap_get_app_data(coap_session_get_context(s));
+    coap_bin_const_t tok = coap_pdu_get_token(recv);
+    if (!d || tok.length != d->token_len || memcmp(tok.s, d->token, tok.length) != 0)
+        return COAP_RESPONSE_OK;
+    d->code = code_number(coap_pdu_get_code(recv));
+    join_location(recv, d->location, sizeof d->location);
+    d->answered = true;
+    return COAP_RESPONSE_OK;
+}
+
+static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+                    const coap_mid_t mid)
+{
+    struct harness_device *d = coap_get_app_data(coap_session_get_context(s));
+    if (d && reason == COAP_NACK_TLS_FAILED)
+        d->dtls_failed = true;
+}
+
+static int on_event(coap_session_t *s, const coap_event_t ev)
+{
+    struct harness_device *d = coap_get_app_data(coap_session_get_context(s));
+    if (d && (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED))
+        d->dtls_failed = true;
+    return 0;
+}
+
+/* GET /3/0: a fixed text answer, enough for "can the server read me". */
+static void hnd_get_device(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                           const coap_string_t *q, coap_pdu_t *resp)
+{
+    static const char body[] = "lodestar-test-device";
+    uint8_t buf[4];
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
+    coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+                    coap_encode_var_safe(buf, sizeof buf, COAP_MEDIATYPE_TEXT_PLAIN), buf);
+    coap_add_data(resp, sizeof body - 1, (const uint8_t *)body);
+}
+
+static coap_session_t *open_session(struct harness_device *d,
+                                    const struct harness_device_options *o,
+                                    const coap_address_t *dst)
+{
+    coap_address_t local;
+    coap_address_init(&local);
+    local.addr.sa.sa_family = dst->addr.sa.sa_family;
+    local.size = dst->size;
+    if (dst->addr.sa.sa_family == AF_INET6)
+        local.addr.sin6.sin6_port = htons(o->local_port);
+    else
+        local.addr.sin.sin_port = htons(o->local_port);
+    const coap_address_t *lp = o->local_port ? &local : NULL;
+    if (o->rpk_key_file) {
+        FILE *f = fopen(o->rpk_key_file, "r");
+        size_t n = f ? fread(d->rpk_pem, 1, sizeof d->rpk_pem - 1, f) : 0;
+        if (f)
+            fclose(f);
+        if (!n)
+            return NULL;
+        coap_dtls_pki_t pki;
+        memset(&pki, 0, sizeof pki);
+        pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+        pki.verify_peer_cert = 1;
+        pki.is_rpk_not_cert = 1;
+        pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+        pki.pki_key.key.pem_buf.public_cert = (const uint8_t *)d->rpk_pem;
+        pki.pki_key.key.pem_buf.private_key = (const uint8_t *)d->rpk_pem;
+        pki.pki_key.key.pem_buf.public_cert_len = n + 1;
+        pki.pki_key.key.pem_buf.private_key_len = n + 1;
+        return coap_new_client_session_pki(d->ctx, lp, dst, COAP_PROTO_DTLS, &pki);
+    }
+    if (o->cert_file) {
+        coap_dtls_pki_t pki;
+        memset(&pki, 0, sizeof pki);
+        pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+        pki.verify_peer_cert = 1;
+        pki.check_common_ca = 1;
+        pki.cert_chain_validation = 1;
+        pki.cert_chain_verify_depth = 3;
+        pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+        pki.pki_key.key.pem.public_cert = o->cert_file;
+        pki.pki_key.key.pem.private_key = o->key_file;
+        pki.pki_key.key.pem.ca_file = o->ca_file;
+        return coap_new_client_session_pki(d->ctx, lp, dst, COAP_PROTO_DTLS, &pki);
+    }
+    if (!o->psk_identity)
+        return coap_new_client_session(d->ctx, lp, dst, COAP_PROTO_UDP);
+    coap_dtls_cpsk_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(d->psk_identity, sizeof d->psk_identity, "%s", o->psk_identity);
+    size_t kl = o->psk_key_len < sizeof d->psk_key ? o->psk_key_len : sizeof d->psk_key;
+    memcpy(d->psk_key, o->psk_key, kl);
+    c.version = COAP_DTLS_CPSK_SETUP_VERSION;
+    c.psk_info.identity.s = (const uint8_t *)d->psk_identity;
+    c.psk_info.identity.length = strlen(d->psk_identity);
+    c.psk_info.key.s = d->psk_key;
+    c.psk_info.key.length = kl;
+    return coap_new_client_session_psk2(d->ctx, lp, dst, COAP_PROTO_DTLS, &c);
+}
+
+struct harness_device *harness_device_new(const struct harness_device_options *o)
+{
+    coap_address_t dst;
+    if (!parse_addr(o->server, &dst)) {
+        fprintf(stderr, "harness_device_new: bad server address %s\n", o->server);
+        return NULL;
+    }
+    struct harness_device *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    coap_startup();
+    coap_set_log_level(LOG_EMERG);
+    d->ctx = coap_new_context(NULL);
+    if (!d->ctx)
+        goto fail;
+    coap_set_app_data(d->ctx, d);
+    coap_context_set_block_mode(d->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_register_response_handler(d->ctx, on_response);
+    coap_register_nack_handler(d->ctx, on_nack);
+    coap_register_event_handler(d->ctx, on_event);
+    coap_resource_t *r = coap_resource_init(coap_make_str_const("3/0"), 0);
+    coap_register_request_handler(r, COAP_REQUEST_GET, hnd_get_device);
+    coap_add_resource(d->ctx, r);
+    d->session = open_session(d, o, &dst);
+    if (!d->session) {
+        fprintf(stderr, "harness_device_new: no session to %s (port %u busy?)\n", o->server,
+                o->local_port);
+        goto fail;
+    }
+    uint8_t seed[8];
+    coap_prng(seed, sizeof seed);
+    coap_session_init_token(d->session, sizeof seed, seed);
+    return d;
+fail:
+    if (d->ctx)
+        coap_free_context(d->ctx);
+    free(d);
+    return NULL;
+}
+
+void harness_device_free(struct harness_device *d)
+{
+    if (!d)
+        return;
+    coap_session_release(d->session);
+    coap_free_context(d->ctx);
+    free(d);
+}
+
+void harness_device_crash(struct harness_device *d)
+{
+    if (!d)
+        return;
+    /* Find the session's socket and swap an unconnected, unbound socket in
+     * under the same number: whatever libcoap sends while freeing (a DTLS
+     * close_notify) then fails, and the port is released. */
+    uint16_t port = harness_device_local_port(d);
+    for (int fd = 3; fd < 4096 && port; fd++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM)
+            continue;
+        uint16_t p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (p != port)
+            continue;
+        int dummy = socket(ss.ss_family, SOCK_DGRAM, 0);
+        if (dummy >= 0) {
+            dup2(dummy, fd);
+            close(dummy);
+        }
+    }
+    harness_device_free(d);
+}
+
+static bool add_path(coap_pdu_t *pdu, const char *path)
+{
+    while (*path) {
+        const char *slash = strchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : strlen(path);
+        if (n && !coap_add_option(pdu, COAP_OPTION_URI_PATH, n, (const uint8_t *)path))
+            return false;
+        path += n + (slash ? 1 : 0);
+    }
+    return true;
+}
+
+static void wait_answer(struct harness_device *d, int64_t timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!d->answered && now_ms() < deadline) {
+        int64_t left = deadline - now_ms();
+        coap_io_process(d->ctx, (unsigned)(left < 50 ? (left > 0 ? left : 1) : 50));
+    }
+}
+
+int harness_device_request(struct harness_device *d, coap_pdu_code_t method, const char *path,
+                           const char *const query[], const char *payload, int cf,
+                           int64_t timeout_ms, char *location, size_t cap)
+{
+    coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, method, d->session);
+    if (!pdu)
+        return -1;
+    coap_session_new_token(d->session, &d->token_len, d->token);
+    coap_add_token(pdu, d->token_len, d->token);
+    add_path(pdu, path);
+    if (cf >= 0) {
+        uint8_t buf[4];
+        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+                        coap_encode_var_safe(buf, sizeof buf, (unsigned)cf), buf);
+    }
+    for (size_t i = 0; query && query[i]; i++)
+        coap_add_option(pdu, COAP_OPTION_URI_QUERY, strlen(query[i]),
+                        (const uint8_t *)query[i]);
+    if (payload)
+        coap_add_data(pdu, strlen(payload), (const uint8_t *)payload);
+    d->answered = false;
+    d->code = -1;
+    d->location[0] = '\0';
+    if (coap_send(d->session, pdu) == COAP_INVALID_MID)
+        return -1;
+    wait_answer(d, timeout_ms);
+    if (location && cap)
+        snprintf(location, cap, "%s", d->location);
+    return d->answered ? d->code : -1;
+}
+
+int harness_device_register(struct harness_device *d, const char *const query[],
+                            const char *links, int64_t timeout_ms, char *location, size_t cap)
+{
+    return harness_device_request(d, COAP_REQUEST_CODE_POST, "rd", query, links,
+                                  links ? COAP_MEDIATYPE_APPLICATION_LINK_FORMAT : -1,
+                                  timeout_ms, location, cap);
+}
+
+int harness_device_update(struct harness_device *d, const char *location,
+                          const char *const query[], const char *links, int64_t timeout_ms)
+{
+    return harness_device_request(d, COAP_REQUEST_CODE_POST, location, query, links,
+                                  links ? COAP_MEDIATYPE_APPLICATION_LINK_FORMAT : -1,
+                                  timeout_ms, NULL, 0);
+}
+
+int harness_device_deregister(struct harness_device *d, const char *location,
+                              int64_t timeout_ms)
+{
+    return harness_device_request(d, COAP_REQUEST_CODE_DELETE, location, NULL, NULL, -1,
+                                  timeout_ms, NULL, 0);
+}
+
+int harness_device_wait(struct harness_device *d, int64_t timeout_ms, char *location,
+                        size_t cap)
+{
+    wait_answer(d, timeout_ms);
+    if (location && cap)
+        snprintf(location, cap, "%s", d->location);
+    return d->answered ? d->code : -1;
+}
+
+void harness_device_run(struct harness_device *d, int64_t ms)
+{
+    int64_t deadline = now_ms() + ms;
+    while (now_ms() < deadline)
+        coap_io_process(d->ctx, 20);
+}
+
+bool harness_device_dtls_failed(const struct harness_device *d)
+{
+    return d->dtls_failed;
+}
+
+uint16_t harness_device_local_port(const struct harness_device *d)
+{
+    const coap_address_t *a = coap_session_get_addr_local(d->session);
+    if (!a)
+        return 0;
+    return a->addr.sa.sa_family == AF_INET6 ? ntohs(a->addr.sin6.sin6_port)
+                                            : ntohs(a->addr.sin.sin_port);
+}
+
+coap_context_t *harness_device_context(struct harness_device *d)
+{
+    return d->ctx;
+}
+
+/* ---- raw datagrams ---- */
+
+long harness_capture_raw(const char *json_path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(json_path, "r");
+    if (!f)
+        return -1;
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "\"raw_hex\"");
+    if (!p || !(p = strchr(p + 9, '"')))
+        return -1;
+    p++;
+    size_t len = 0;
+    while (p[0] && p[0] != '"' && p[1] && len < cap) {
+        unsigned v;
+        if (sscanf(p, "%2x", &v) != 1)
+            return -1;
+        buf[len++] = (uint8_t)v;
+        p += 2;
+    }
+    return (long)len;
+}
+
+struct raw_msg {
+    unsigned type;          /* 0 CON, 1 NON, 2 ACK, 3 RST */
+    unsigned code;
+    unsigned mid;
+    const uint8_t *token;
+    size_t token_len;
+    char location[128];
+};
+
+/* Decodes header, token and Location-Path options (RFC 7252 section 3). */
+static bool raw_decode(const uint8_t *b, size_t n, struct raw_msg *m)
+{
+    if (n < 4 || (b[0] >> 6) != 1)
+        return false;
+    m->type = (b[0] >> 4) & 3;
+    m->token_len = b[0] & 15;
+    m->code = b[1];
+    m->mid = (unsigned)b[2] << 8 | b[3];
+    if (m->token_len > 8 || 4 + m->token_len > n)
+        return false;
+    m->token = b + 4;
+    m->location[0] = '\0';
+    size_t i = 4 + m->token_len, loc = 0;
+    unsigned number = 0;
+    while (i < n && b[i] != 0xff) {
+        unsigned delta = b[i] >> 4, len = b[i] & 15;
+        i++;
+        if (delta == 13 && i < n) delta = 13 + b[i++];
+        else if (delta == 14 && i + 1 < n) { delta = 269 + (b[i] << 8 | b[i + 1]); i += 2; }
+        if (len == 13 && i < n) len = 13 + b[i++];
+        else if (len == 14 && i + 1 < n) { len = 269 + (b[i] << 8 | b[i + 1]); i += 2; }
+        if (delta == 15 || len == 15 || i + len > n)
+            return false;
+        number += delta;
+        if (number == COAP_OPTION_LOCATION_PATH && loc + len + 2 < sizeof m->location) {
+            if (loc)
+                m->location[loc++] = '/';
+            memcpy(m->location + loc, b + i, len);
+            loc += len;
+            m->location[loc] = '\0';
+        }
+        i += len;
+    }
+    return true;
+}
+
+int harness_raw_exchange(int fd, const char *server, const uint8_t *dgram, size_t len,
+                         int64_t timeout_ms, struct harness_raw_answer *answer)
+{
+    coap_address_t dst;
+    struct raw_msg req;
+    int own = -1;
+    memset(answer, 0, sizeof *answer);
+    answer->code = -1;
+    if (!parse_addr(server, &dst) || !raw_decode(dgram, len, &req))
+        return -1;
+    if (fd < 0)
+        fd = own = socket(dst.addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, dgram, len, 0, &dst.addr.sa, dst.size) != (ssize_t)len)
+        goto out;
+    int64_t deadline = now_ms() + timeout_ms;
+    uint8_t buf[2048];
+    while (answer->code < 0 && now_ms() < deadline) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        struct raw_msg m;
+        if (n <= 0 || !raw_decode(buf, (size_t)n, &m))
+            continue;
+        if (m.type == 2 && m.code == 0)
+            continue;    /* empty ACK: the answer comes separately */
+        if (m.token_len != req.token_len || memcmp(m.token, req.token, m.token_len) != 0)
+            continue;
+        if (m.type == 0) {   /* separate CON response: acknowledge it */
+            uint8_t ack[4] = { 0x60, 0, (uint8_t)(m.mid >> 8), (uint8_t)m.mid };
+            if (sendto(fd, ack, sizeof ack, 0, &dst.addr.sa, dst.size) < 0)
+                break;
+            answer->separate = true;
+        }
+        answer->code = (int)(m.code >> 5) * 100 + (int)(m.code & 31);
+        snprintf(answer->location, sizeof answer->location, "%s", m.location);
+    }
+out:
+    if (own >= 0)
+        close(own);
+    return answer->code;
+}
