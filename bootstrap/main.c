@@ -32,11 +32,6 @@ struct bootstrap {
     struct runtime_loop_timer ping; /* periodic store_ping */
 };
 
-static enum ls_rc connect_db(void *arg, struct ls_error *err)
-{
-    return store_connect(arg, err);
-}
-
 static void on_signal(struct runtime_loop *loop, int signo, void *arg)
 {
     ls_log_info("stopping", "signal=%s", sigabbrev_np(signo));
@@ -55,27 +50,6 @@ static void collect(FILE *out, void *arg)
     struct bootstrap *b = arg;
     runtime_metrics_gauge(out, "lodestar_db_up", "1 when the last database check succeeded.",
                           atomic_load(&b->db_up));
-}
-
-static int prepare_db(struct store *store)
-{
-    struct ls_error err = { 0 };
-    int signo, applied = 0;
-    enum ls_rc rc = runtime_daemon_retry(connect_db, store, "db_unavailable", 250, 10000,
-                                         &signo, &err);
-    if (rc != LS_OK && signo)
-        return RUNTIME_DAEMON_EXIT_OK;
-    if (rc != LS_OK) {
-        ls_log_error("db_failed", "error=\"%s\" detail=\"%s\"", err.msg, err.detail);
-        return RUNTIME_DAEMON_EXIT_FAILURE;
-    }
-    if (store_migrate(store, &applied, &err) != LS_OK) {
-        ls_log_error("migrate_failed", "error=\"%s\" detail=\"%s\" known_schema=%d", err.msg,
-                     err.detail, store_known_schema_version());
-        return RUNTIME_DAEMON_EXIT_FAILURE;
-    }
-    ls_log_info("migrated", "applied=%d schema=%d", applied, store_known_schema_version());
-    return -1;
 }
 
 static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
@@ -128,7 +102,7 @@ static int run(const struct runtime_config *cfg)
         ls_log_error("startup_failed", "error=\"%s\"", err.msg);
         goto out;
     }
-    status = prepare_db(b.store);
+    status = store_startup(b.store);
     if (status < 0)
         status = serve(cfg, loop, &b);
 out:

@@ -27,11 +27,6 @@
 #include "store/store.h"
 #include "web/http.h"
 
-static enum ls_rc connect_db(void *arg, struct ls_error *err)
-{
-    return store_connect(arg, err);
-}
-
 static void on_signal(struct runtime_loop *loop, int signo, void *arg)
 {
     ls_log_info("stopping", "signal=%s", sigabbrev_np(signo));
@@ -60,29 +55,6 @@ static void write_metrics(FILE *out, void *arg)
                           (double)st.current);
     runtime_metrics_gauge(out, "lodestar_store_pending_operations",
                           "Registration writes waiting for a commit.", (double)st.pending);
-}
-
-/* Waits for the database and migrates it.  Returns -1 to go on, or the
- * exit status. */
-static int prepare_db(struct store *store)
-{
-    struct ls_error err = { 0 };
-    int signo, applied = 0;
-    enum ls_rc rc = runtime_daemon_retry(connect_db, store, "db_unavailable", 250, 10000,
-                                         &signo, &err);
-    if (rc != LS_OK && signo)
-        return RUNTIME_DAEMON_EXIT_OK;
-    if (rc != LS_OK) {
-        ls_log_error("db_failed", "error=\"%s\" detail=\"%s\"", err.msg, err.detail);
-        return RUNTIME_DAEMON_EXIT_FAILURE;
-    }
-    if (store_migrate(store, &applied, &err) != LS_OK) {
-        ls_log_error("migrate_failed", "error=\"%s\" detail=\"%s\" known_schema=%d", err.msg,
-                     err.detail, store_known_schema_version());
-        return RUNTIME_DAEMON_EXIT_FAILURE;
-    }
-    ls_log_info("migrated", "applied=%d schema=%d", applied, store_known_schema_version());
-    return -1;
 }
 
 static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
@@ -135,7 +107,7 @@ static int run(const struct runtime_config *cfg)
         ls_log_error("startup_failed", "error=\"%s\"", err.msg);
         goto out;
     }
-    status = prepare_db(store);
+    status = store_startup(store);
     if (status < 0)
         status = serve(cfg, loop, store);
 out:

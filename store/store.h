@@ -58,6 +58,14 @@ bool store_is_up(const struct store *s);
 enum ls_rc store_migrate(struct store *s, int *applied_out,
                          struct ls_error *err) LS_MUST_CHECK;
 
+/*
+ * store_startup -- a daemon's first use of the database: wait for it with
+ * backoff (logging each failed attempt) until it answers or SIGTERM/SIGINT
+ * arrives, then migrate.  Returns -1 when the daemon should go on serving,
+ * else the exit status (0 after a stop signal, 1 when migration refused).
+ */
+int store_startup(struct store *s);
+
 /* Newest migration number the binary knows. */
 int store_known_schema_version(void);
 
