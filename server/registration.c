@@ -704,6 +704,9 @@ static void do_update(struct server_registration *g, struct server_reg *reg, coa
     struct registration_params p;
     char *objects = NULL;
     enum ls_rc rc = parse_query(REGISTRATION_UPDATE, req, &p, &err);
+    if (rc == LS_OK && p.version[0] && strcmp(p.version, reg->version) != 0)
+        rc = ls_error_set(&err, LS_EINVAL, "an update cannot change lwm2m %s to %s: register again",
+                          reg->version, p.version);
     if (rc == LS_OK)
         rc = parse_payload(req, false, &objects, NULL, 0, NULL, 0, &err);
     if (rc != LS_OK) {

@@ -166,7 +166,11 @@ enum ls_rc registration_params_parse(enum registration_request kind,
         if (seen[p])
             return ls_error_set(err, LS_EINVAL, "parameter %s given twice", param_names[p]);
         seen[p] = true;
-        if (kind == REGISTRATION_UPDATE && (p == P_EP || p == P_LWM2M || p == P_PID))
+        /* lwm2m is a Register parameter, but lwm2m-node-lib (a real 1.0
+         * client) repeats it in every Update; accepting it costs nothing,
+         * and the caller refuses a value that differs from the
+         * registration's. */
+        if (kind == REGISTRATION_UPDATE && (p == P_EP || p == P_PID))
             return ls_error_set(err, LS_EINVAL, "parameter %s is not allowed in an update",
                                 param_names[p]);
         const char *v = eq ? eq + 1 : NULL;

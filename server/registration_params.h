@@ -46,7 +46,9 @@ struct registration_params {
  * For REGISTRATION_REGISTER absent parameters get their defaults (lt 86400,
  * lwm2m 1.0, b U); for REGISTRATION_UPDATE they stay absent.  Refused with
  * LS_EINVAL (4.00): a missing ep on Register, an unknown or repeated
- * parameter, ep/lwm2m/pid on Update, a malformed value.  Refused with
+ * parameter, ep or pid on Update, a malformed value.  lwm2m on Update is
+ * parsed (some 1.0 clients repeat it); the caller compares it with the
+ * registration's version.  Refused with
  * LS_EUNSUPPORTED (4.12): an lwm2m version other than 1.0, 1.1, 1.2.
  */
 enum ls_rc registration_params_parse(enum registration_request kind,

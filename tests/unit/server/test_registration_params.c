@@ -60,7 +60,10 @@ static const struct {
     { REGISTRATION_UPDATE, "", LS_OK },
     { REGISTRATION_UPDATE, "b=UQ&sms=123", LS_OK },
     { REGISTRATION_UPDATE, "ep=a", LS_EINVAL },
-    { REGISTRATION_UPDATE, "lwm2m=1.1", LS_EINVAL },
+    { REGISTRATION_UPDATE, "lwm2m=1.1", LS_OK },
+    { REGISTRATION_UPDATE, "lt=120&lwm2m=1.0&b=U", LS_OK },
+    { REGISTRATION_UPDATE, "lwm2m=3.0", LS_EUNSUPPORTED },
+    { REGISTRATION_UPDATE, "pid=x", LS_EINVAL },
 };
 
 START_TEST(test_registration_params_parse_table)
