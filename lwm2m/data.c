@@ -210,7 +210,9 @@ bool lwm2m_type_parse(const char *name, enum lwm2m_type *out)
 enum ls_rc lwm2m_buf_reserve(struct lwm2m_buf *b, size_t extra,
                              struct ls_error *err)
 {
-    if (b->cap - b->len >= extra)
+    /* Even a reserve of 0 allocates: callers then write at data + len,
+     * and NULL + 0 is undefined behaviour. */
+    if (b->data && b->cap - b->len >= extra)
         return LS_OK;
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len < extra) {

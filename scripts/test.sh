@@ -90,7 +90,7 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
     fi
     if meson compile -C build-fuzz >"$work/fuzz-compile.log" 2>&1; then
         for target in build-fuzz/tests/fuzz/fuzz_*; do
-            [ -x "$target" ] || continue
+            [ -f "$target" ] && [ -x "$target" ] || continue   # not meson's *.p dirs
             name=${target##*/fuzz_}
             corpus="$work/corpus-$name"
             mkdir -p "$corpus"

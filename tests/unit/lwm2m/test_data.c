@@ -67,6 +67,16 @@ START_TEST(test_lwm2m_type_parse_names)
 }
 END_TEST
 
+START_TEST(test_lwm2m_buf_reserve_zero_allocates)
+{
+    struct lwm2m_buf b = { 0 };
+    ck_assert_int_eq(lwm2m_buf_reserve(&b, 0, NULL), LS_OK);
+    ck_assert_ptr_nonnull(b.data);
+    ck_assert_uint_eq(b.len, 0);
+    lwm2m_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_lwm2m_buf_append_grows)
 {
     struct lwm2m_buf b = { 0 };
@@ -86,6 +96,7 @@ int main(void)
     tcase_add_test(tc, test_lwm2m_data_sort_is_stable_and_find_works);
     tcase_add_test(tc, test_lwm2m_type_parse_names);
     tcase_add_test(tc, test_lwm2m_buf_append_grows);
+    tcase_add_test(tc, test_lwm2m_buf_reserve_zero_allocates);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

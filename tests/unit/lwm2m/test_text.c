@@ -229,6 +229,21 @@ START_TEST(test_lwm2m_text_encode_types)
 }
 END_TEST
 
+/* Fuzzer find: an empty opaque value into a fresh buffer wrote at NULL + 0. */
+START_TEST(test_lwm2m_text_encode_empty_opaque)
+{
+    struct lwm2m_data d;
+    struct lwm2m_buf out = { 0 };
+    struct lwm2m_path p = P3(5, 0, 0);
+    lwm2m_data_init(&d);
+    ck_assert_ptr_nonnull(lwm2m_data_append_bytes(&d, &p, LWM2M_TYPE_OPAQUE, "", 0, NULL));
+    ck_assert(lwm2m_text_encode(&d, &p, NULL, &out, NULL) == LS_OK);
+    ck_assert_uint_eq(out.len, 0);
+    lwm2m_data_free(&d);
+    lwm2m_buf_free(&out);
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("lwm2m_text");
@@ -242,6 +257,7 @@ static Suite *text_suite(void)
     tc = tcase_create("lwm2m_text_encode");
     tcase_add_test(tc, test_lwm2m_text_encode_refuses);
     tcase_add_test(tc, test_lwm2m_text_encode_types);
+    tcase_add_test(tc, test_lwm2m_text_encode_empty_opaque);
     suite_add_tcase(s, tc);
     return s;
 }
