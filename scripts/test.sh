@@ -53,6 +53,22 @@ fi
 meson compile -C "$build" >"$work/compile.log" 2>&1 ||
     { tail -40 "$work/compile.log"; echo "0 passed, 1 failed"; exit 1; }
 
+# The npm test client (tests/npm, lwm2m-node-lib): `npm ci` when
+# node_modules is missing or was installed from another lock.  A failed
+# install counts as a failure, or the npm_client test would only skip.
+echo "== npm test client (tests/npm)"
+if command -v npm >/dev/null && command -v node >/dev/null; then
+    if ! cmp -s tests/npm/package-lock.json tests/npm/node_modules/.lodestar-lock; then
+        if (cd tests/npm && npm ci --no-audit --no-fund) >"$work/npm.log" 2>&1; then
+            cp tests/npm/package-lock.json tests/npm/node_modules/.lodestar-lock
+        else
+            tail -20 "$work/npm.log"; record "npm ci (tests/npm)" 1
+        fi
+    fi
+else
+    echo "npm or node not found: the npm_client test will be skipped"
+fi
+
 echo "== throwaway PostgreSQL"
 port=$(pg_free_port)
 pg_start "$work/pg" "$port" test || { echo "test.sh: could not start PostgreSQL" >&2; exit 1; }
