@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include <openssl/evp.h>
+
 #include "runtime/log.h"
 #include "runtime/loop.h"
 
@@ -44,7 +46,20 @@ struct cn_entry {
     struct cn_entry *next;
     const coap_session_t *session;
     bool rpk;                   /* cn is the endpoint of a raw public key */
+    char key_id[RUNTIME_COAP_KEY_ID_LEN + 1];  /* RPK: "sha256:<hex>" of the key */
     char cn[];
+};
+
+/* DTLS sessions between credential acceptance and first request (see
+ * "DTLS handshake accounting"); open addressing, capacity a power of 2. */
+enum hs_state { HS_AUTHENTICATED = 1, HS_FAILED };
+struct hs_slot {
+    const coap_session_t *s;
+    enum hs_state st;
+};
+struct hs_table {
+    struct hs_slot *slot;
+    size_t n, cap;
 };
 
 struct runtime_coap {
@@ -67,7 +82,12 @@ struct runtime_coap {
     void *after_arg;
     struct session_set suspects;        /* re-handshake seen: probe after io */
     struct session_set probing;         /* a probe ping is in flight */
+    struct hs_table hs;                 /* handshakes not yet decided */
 };
+
+/* Counters are written on the loop thread and read by /metrics scrapes on
+ * an HTTP thread: relaxed atomics, no lock. */
+#define STAT_ADD(c, f, v) __atomic_add_fetch(&(c)->stats.f, (v), __ATOMIC_RELAXED)
 
 coap_pdu_code_t runtime_coap_code(enum ls_rc rc)
 {
@@ -93,6 +113,7 @@ coap_pdu_code_t runtime_coap_code(enum ls_rc rc)
 }
 
 static void watch_rehandshake(const char *message);
+static void watch_decrypt_failure(const char *message);
 static void cn_forget(struct runtime_coap *c, const coap_session_t *s);
 
 /* libcoap's log -> ours.  Messages end in '\n'; one line each. */
@@ -112,6 +133,7 @@ static void coap_log_to_ours(coap_log_t level, const char *message)
     else
         ls_log_warn("libcoap", "message=\"%.*s\"", (int)n, message);
     watch_rehandshake(message);
+    watch_decrypt_failure(message);
 }
 
 
@@ -219,22 +241,175 @@ static bool parse_peer(const char *text, size_t len, coap_address_t *a)
     return inet_pton(AF_INET, host, &a->addr.sin.sin_addr) == 1;
 }
 
-static void watch_rehandshake(const char *message)
+/* The peer and interface of a GnuTLS audit line ("** <local> <-> <remote>
+ * (ifN) DTLS: ..."); false when the line has another shape. */
+static bool audit_peer(const char *message, coap_address_t *peer, int *ifindex)
 {
     const char *arrow, *ifp;
-    coap_address_t peer;
-    if (!strstr(message, "with invalid epoch 0") || !(arrow = strstr(message, "<-> ")) ||
-        !(ifp = strstr(arrow, " (if")))
-        return;
+    if (!(arrow = strstr(message, "<-> ")) || !(ifp = strstr(arrow, " (if")))
+        return false;
     arrow += 4;
-    if (!parse_peer(arrow, (size_t)(ifp - arrow), &peer))
+    if (!parse_peer(arrow, (size_t)(ifp - arrow), peer))
+        return false;
+    *ifindex = atoi(ifp + 4);
+    return true;
+}
+
+static void watch_rehandshake(const char *message)
+{
+    coap_address_t peer;
+    int ifindex;
+    if (!strstr(message, "with invalid epoch 0") || !audit_peer(message, &peer, &ifindex))
         return;
-    int ifindex = atoi(ifp + 4);
     for (size_t i = 0; i < MAX_CONTEXTS; i++) {
         struct runtime_coap *c = contexts[i];
         coap_session_t *s = c ? coap_session_get_by_peer(c->ctx, &peer, ifindex) : NULL;
         if (s && runtime_coap_session_is_dtls(s) && !set_has(&c->probing, s))
             set_add(&c->suspects, s);
+    }
+}
+
+/*
+ * ---- DTLS handshake accounting ----
+ *
+ * libcoap 4.3.1 over GnuTLS emits no DTLS_CONNECTED for server sessions
+ * (LIBCOAP.md section 1), and a wrong PSK key emits no event at all: GnuTLS
+ * discards the client's Finished as undecryptable (DTLS drops bad records
+ * silently) and the session stays half-open until libcoap evicts it.  So a
+ * handshake is followed from the moment the peer's credential is accepted
+ * (PSK lookup, certificate or raw key check): the session is then
+ * "authenticated", and its first request proves that the handshake
+ * completed (handshakes_ok).  It failed (handshakes_failed) when
+ *   - a DTLS_ERROR arrives before the session is established (unknown
+ *     identity or key, missing or bad certificate: the refusal ends there);
+ *   - GnuTLS reports a record it could not decrypt on an authenticated
+ *     session: a wrong PSK key (its audit line, as for re-handshakes above);
+ *   - an authenticated session is deleted before its first request.
+ * A request on a session counted failed (a spoofed undecryptable record
+ * during a good handshake) moves the count back to ok.  The table only
+ * holds undecided sessions: a few, or the width of a handshake storm.
+ */
+static size_t hs_hash(const coap_session_t *s, size_t cap)
+{
+    return (size_t)(((uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static struct hs_slot *hs_find(const struct hs_table *t, const coap_session_t *s)
+{
+    if (!t->n)
+        return NULL;
+    for (size_t i = hs_hash(s, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slot[i].s == s)
+            return &t->slot[i];
+        if (!t->slot[i].s)
+            return NULL;
+    }
+}
+
+static bool hs_grow(struct hs_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    struct hs_slot *slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->slot[i].s)
+            continue;
+        size_t j = hs_hash(t->slot[i].s, cap);
+        while (slot[j].s)
+            j = (j + 1) & (cap - 1);
+        slot[j] = t->slot[i];
+    }
+    free(t->slot);
+    t->slot = slot;
+    t->cap = cap;
+    return true;
+}
+
+/* Records s as st; out of memory only loses the accounting of s. */
+static void hs_put(struct hs_table *t, const coap_session_t *s, enum hs_state st)
+{
+    struct hs_slot *e = hs_find(t, s);
+    if (e) {
+        e->st = st;
+        return;
+    }
+    if ((t->n + 1) * 4 > t->cap * 3 && !hs_grow(t))
+        return;
+    size_t i = hs_hash(s, t->cap);
+    while (t->slot[i].s)
+        i = (i + 1) & (t->cap - 1);
+    t->slot[i] = (struct hs_slot){ s, st };
+    t->n++;
+}
+
+/* Removes s (backward-shift deletion keeps probe chains whole); returns its
+ * state, 0 when absent. */
+static int hs_take(struct hs_table *t, const coap_session_t *s)
+{
+    struct hs_slot *e = hs_find(t, s);
+    if (!e)
+        return 0;
+    int st = (int)e->st;
+    size_t i = (size_t)(e - t->slot), j = i;
+    for (;;) {
+        j = (j + 1) & (t->cap - 1);
+        if (!t->slot[j].s)
+            break;
+        size_t h = hs_hash(t->slot[j].s, t->cap);
+        /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
+        if ((i < j) ? (h <= i || h > j) : (h <= i && h > j)) {
+            t->slot[i] = t->slot[j];
+            i = j;
+        }
+    }
+    t->slot[i].s = NULL;
+    t->n--;
+    return st;
+}
+
+static void hs_authenticated(struct runtime_coap *c, const coap_session_t *s)
+{
+    hs_put(&c->hs, s, HS_AUTHENTICATED);
+}
+
+/* DTLS_ERROR (established false: still in handshake) or deletion. */
+static void hs_ended(struct runtime_coap *c, const coap_session_t *s, bool error,
+                     bool established)
+{
+    int st = hs_take(&c->hs, s);
+    if (st == HS_AUTHENTICATED || (error && !st && !established))
+        STAT_ADD(c, handshakes_failed, 1);
+}
+
+static void watch_decrypt_failure(const char *message)
+{
+    coap_address_t peer;
+    int ifindex;
+    if (!strstr(message, "due to invalid decryption") || !audit_peer(message, &peer, &ifindex))
+        return;
+    for (size_t i = 0; i < MAX_CONTEXTS; i++) {
+        struct runtime_coap *c = contexts[i];
+        coap_session_t *s = c ? coap_session_get_by_peer(c->ctx, &peer, ifindex) : NULL;
+        struct hs_slot *e = s ? hs_find(&c->hs, s) : NULL;
+        if (e && e->st == HS_AUTHENTICATED) {
+            e->st = HS_FAILED;
+            STAT_ADD(c, handshakes_failed, 1);
+        }
+    }
+}
+
+void runtime_coap_answered(struct runtime_coap *c, coap_session_t *s, const coap_pdu_t *resp)
+{
+    coap_pdu_code_t code = coap_pdu_get_code(resp);
+    if (code)
+        STAT_ADD(c, answers[code & 0xff], 1);
+    if (c->hs.n) {
+        int st = hs_take(&c->hs, s);
+        if (st)
+            STAT_ADD(c, handshakes_ok, 1);
+        if (st == HS_FAILED)
+            __atomic_sub_fetch(&c->stats.handshakes_failed, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -268,7 +443,7 @@ static void run_doomed(struct runtime_coap *c)
             c->o.session_gone(c->o.session_gone_arg, s);
         coap_session_disconnected(s, COAP_NACK_NOT_DELIVERABLE);
         coap_session_release(s);
-        c->stats.teardowns++;
+        STAT_ADD(c, teardowns, 1);
     }
 }
 
@@ -368,7 +543,7 @@ static const coap_bin_const_t *on_psk_identity(coap_bin_const_t *identity,
     size_t key_len = 0;
     if (!identity || !identity->length ||
         !c->o.psk(c->o.psk_arg, identity->s, identity->length, &key, &key_len)) {
-        c->stats.psk_refused++;
+        STAT_ADD(c, psk_refused, 1);
         ls_log_info("dtls_refused", "reason=\"unknown or revoked PSK identity\" identity_len=%zu",
                     identity ? identity->length : 0);
         return NULL;
@@ -377,6 +552,7 @@ static const coap_bin_const_t *on_psk_identity(coap_bin_const_t *identity,
      * thread between callbacks; libcoap copies it into the session. */
     c->psk.s = key;
     c->psk.length = key_len;
+    hs_authenticated(c, s);
     return &c->psk;
 }
 
@@ -387,11 +563,12 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
         return 0;
     switch (ev) {
     case COAP_EVENT_DTLS_ERROR:
-        c->stats.dtls_failures++;
+        STAT_ADD(c, dtls_failures, 1);
+        hs_ended(c, s, true, coap_session_get_state(s) == COAP_SESSION_STATE_ESTABLISHED);
         /* fall through */
     case COAP_EVENT_DTLS_CLOSED:
         if (ev == COAP_EVENT_DTLS_CLOSED)
-            c->stats.dtls_closed++;
+            STAT_ADD(c, dtls_closed, 1);
         /* fall through */
     case COAP_EVENT_SERVER_SESSION_DEL:
         /* A kept DTLS session that is closed must be released now, or a new
@@ -399,8 +576,10 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
          * Releasing inside the event handler was verified safe. */
         if (c->o.session_gone)
             c->o.session_gone(c->o.session_gone_arg, s);
-        if (ev == COAP_EVENT_SERVER_SESSION_DEL)
+        if (ev == COAP_EVENT_SERVER_SESSION_DEL) {
             cn_forget(c, s);
+            hs_ended(c, s, false, false);
+        }
         break;
     default:
         break;
@@ -541,6 +720,26 @@ const char *runtime_coap_session_rpk_endpoint(const struct runtime_coap *c,
     return e && e->rpk ? e->cn : NULL;
 }
 
+const char *runtime_coap_session_rpk_id(const struct runtime_coap *c, const coap_session_t *s)
+{
+    const struct cn_entry *e = cn_find(c, s);
+    return e && e->rpk && e->key_id[0] ? e->key_id : NULL;
+}
+
+/* "sha256:" and the hex of the first 16 bytes of SHA-256(spki): names the
+ * key stably in registrations and logs without being a secret. */
+static void key_id(const uint8_t *spki, size_t len, char out[RUNTIME_COAP_KEY_ID_LEN + 1])
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    out[0] = '\0';
+    if (!EVP_Digest(spki, len, md, &n, EVP_sha256(), NULL) || n < 16)
+        return;
+    memcpy(out, "sha256:", 7);
+    for (size_t i = 0; i < 16; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
 /* Called by libcoap for each certificate of the chain once the TLS checks
  * (CA, validity) passed; depth 0 is the device's own certificate. */
 static int on_cn(const char *cn, const uint8_t *der, size_t der_len, coap_session_t *s,
@@ -568,9 +767,13 @@ static int on_cn(const char *cn, const uint8_t *der, size_t der_len, coap_sessio
         return 0;
     e->session = s;
     e->rpk = rpk;
+    e->key_id[0] = '\0';
+    if (rpk)
+        key_id(der, der_len, e->key_id);
     memcpy(e->cn, cn, n + 1);
     e->next = c->cns[cn_bucket(s)];
     c->cns[cn_bucket(s)] = e;
+    hs_authenticated(c, s);
     return 1;
 }
 
@@ -739,6 +942,7 @@ void runtime_coap_free(struct runtime_coap *c)
         c->o.session_gone = NULL;
         coap_free_context(c->ctx);
     }
+    free(c->hs.slot);      /* after the context: its sessions' deletions use it */
     if (c->rpk_pem) {
         explicit_bzero(c->rpk_pem, c->rpk_pem_len);
         free(c->rpk_pem);
@@ -797,5 +1001,10 @@ const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t
 
 void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats *out)
 {
-    *out = c->stats;
+    const uint64_t *in = (const uint64_t *)&c->stats;
+    uint64_t *o = (uint64_t *)out;
+    /* Every field is a uint64_t: load them one by one, atomically. */
+    _Static_assert(sizeof *out % sizeof(uint64_t) == 0, "runtime_coap_stats: uint64_t only");
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+        o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
 }

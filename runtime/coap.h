@@ -32,6 +32,7 @@
  *   runtime_coap_set_after_io            deferred work after coap_io_process
  *   runtime_coap_session_addr / _is_dtls / _psk_identity / _cn   session facts
  *   runtime_coap_code                    enum ls_rc -> CoAP response code
+ *   runtime_coap_answered                count an answer (and a handshake)
  *   runtime_coap_stats                   counters for /metrics
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -173,6 +174,13 @@ const char *runtime_coap_session_cn(const struct runtime_coap *c, const coap_ses
 const char *runtime_coap_session_rpk_endpoint(const struct runtime_coap *c,
                                               const coap_session_t *s);
 
+/* The raw public key of an RPK session as a stable, non-secret identity:
+ * "sha256:" and the hex of the first 16 bytes of the SHA-256 of its DER
+ * SubjectPublicKeyInfo; NULL for other sessions.  Borrowed like the CN.
+ * (Added in issue 4, metrics.) */
+#define RUNTIME_COAP_KEY_ID_LEN (7 + 32)
+const char *runtime_coap_session_rpk_id(const struct runtime_coap *c, const coap_session_t *s);
+
 /* The PSK identity the session authenticated with; NULL (len 0) for UDP,
  * X.509 and RPK sessions.  Borrowed for the life of the session. */
 const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t *len);
@@ -187,11 +195,29 @@ const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t
  */
 coap_pdu_code_t runtime_coap_code(enum ls_rc rc);
 
+/*
+ * runtime_coap_answered -- account for one request a handler just handled:
+ * its answer's code (resp; an empty ACK, code 0, counts nothing -- the
+ * separate response that follows is counted by the handler call that sets
+ * its code), and, on a DTLS session that authenticated and had not made a
+ * request yet, one completed handshake.  The one place where answers are
+ * counted: every request handler calls it last.  Loop thread.
+ */
+void runtime_coap_answered(struct runtime_coap *c, coap_session_t *s, const coap_pdu_t *resp);
+
+/* Counters, safe to read from any thread (each field is read atomically;
+ * the set is not a snapshot). */
 struct runtime_coap_stats {
     uint64_t dtls_failures;     /* DTLS_ERROR events (refused identity, bad key...) */
     uint64_t dtls_closed;       /* DTLS_CLOSED events */
     uint64_t psk_refused;       /* lookups that found no credential */
     uint64_t teardowns;         /* sessions torn down after NACK or reboot */
+    /* --- Added in issue 4 (metrics). --- */
+    uint64_t handshakes_ok;     /* DTLS sessions that authenticated, then made a request */
+    uint64_t handshakes_failed; /* refused or broken handshakes (unknown identity or key,
+                                   wrong PSK key, bad certificate), and authenticated
+                                   sessions that died before their first request */
+    uint64_t answers[256];      /* answers by CoAP code byte (class << 5 | detail) */
 };
 void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats *out);
 

@@ -22,7 +22,6 @@
 #include "runtime/daemon.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
-#include "server/registration.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "web/http.h"
@@ -33,28 +32,10 @@ static void on_signal(struct runtime_loop *loop, int signo, void *arg)
     runtime_loop_stop(loop);
 }
 
-/* The CoAP side's counters on GET /metrics (an HTTP thread; server_stats
- * may be called from any thread). */
+/* The CoAP side's counters on GET /metrics (an HTTP thread). */
 static void write_metrics(FILE *out, void *arg)
 {
-    struct server_registration_stats st = { 0 };
-    server_stats(arg, &st);
-    static const char *const counters[][2] = {
-        { "lodestar_registrations_total", "Register requests answered 2.01." },
-        { "lodestar_updates_total", "Update requests answered 2.04." },
-        { "lodestar_deregistrations_total", "De-register requests answered 2.02." },
-        { "lodestar_expiries_total", "Registrations whose lifetime ran out." },
-        { "lodestar_registration_refused_total", "Registration requests answered 4.xx/5.xx." },
-    };
-    const uint64_t values[] = { st.registrations, st.updates, st.deregistrations, st.expiries,
-                                st.refused };
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counters[i][0],
-                counters[i][1], counters[i][0], counters[i][0], (unsigned long long)values[i]);
-    runtime_metrics_gauge(out, "lodestar_registrations_current", "Registrations held now.",
-                          (double)st.current);
-    runtime_metrics_gauge(out, "lodestar_store_pending_operations",
-                          "Registration writes waiting for a commit.", (double)st.pending);
+    server_write_metrics(arg, out);
 }
 
 static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,

@@ -490,11 +490,13 @@ static enum ls_rc parse_payload(const coap_pdu_t *req, bool required, char **obj
  *          anyone could replace its registration by claiming its name;
  *   PSK    the identity must be live and bound to this endpoint (4.03);
  *   RPK    the key (accepted at the handshake because it is known) must be
- *          bound to this endpoint (4.03);
+ *          bound to this endpoint (4.03); its identity is the key's id
+ *          ("sha256:<hex>", runtime_coap_session_rpk_id);
  *   X.509  the certificate's CN must be the endpoint name (4.00, as Core
  *          TS 1.2 lists for "ep does not match the certificate").
  * Returns 0 when allowed, else the code to answer.  *security and
- * *identity (X.509: the CN, borrowed from the session) are set when allowed.
+ * *identity (X.509: the CN, RPK: the key id, borrowed from the session;
+ * PSK: NULL, identity_text reads it) are set when allowed.
  */
 static coap_pdu_code_t check_identity(struct server_registration *g, coap_session_t *s,
                                       const char *endpoint, const char **security,
@@ -517,9 +519,11 @@ static coap_pdu_code_t check_identity(struct server_registration *g, coap_sessio
     }
     const char *rpk_ep = runtime_coap_session_rpk_endpoint(g->coap, s);
     if (rpk_ep) {
-        if (strcmp(rpk_ep, endpoint) != 0)
+        const char *key_id = runtime_coap_session_rpk_id(g->coap, s);
+        if (strcmp(rpk_ep, endpoint) != 0 || !key_id)
             return COAP_RESPONSE_CODE_FORBIDDEN;  /* the key of another device */
         *security = "rpk";
+        *identity = key_id;
         return 0;
     }
     const char *cn = runtime_coap_session_cn(g->coap, s);
@@ -605,10 +609,9 @@ static enum ls_rc queue_register(struct server_registration *g, struct op *o,
     return store_worker_register(g->worker, &row, on_committed, o, err);
 }
 
-static void hnd_register(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
-                         const coap_string_t *query, coap_pdu_t *resp)
+static void do_register(struct server_registration *g, coap_session_t *s, const coap_pdu_t *req,
+                        coap_pdu_t *resp)
 {
-    struct server_registration *g = coap_resource_get_userdata(res);
     struct registration_params p;
     struct ls_error err = { 0 };
     char alt_path[256], formats[128] = "[]", *objects = NULL, *identity = NULL;
@@ -631,7 +634,7 @@ static void hnd_register(coap_resource_t *res, coap_session_t *s, const coap_pdu
     }
     if (duplicate_register(g, s, req, p.endpoint, resp))
         goto out;
-    identity = identity_text(s, strcmp(security, "x509") == 0 ? cn : NULL);
+    identity = identity_text(s, cn);
     struct op *o = identity ? op_new(g, OP_REGISTER, s, req) : NULL;
     if (!o || server_registry_new_id(g->registry, o->id, &err) != LS_OK ||
         !(o->staged = stage(g, o, &p, objects, alt_path, security, identity, req))) {
@@ -748,10 +751,9 @@ static void do_deregister(struct server_registration *g, struct server_reg *reg,
                                        on_committed, o, &err), req, resp, &err);
 }
 
-static void hnd_location(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
-                         const coap_string_t *query, coap_pdu_t *resp)
+static void do_location(struct server_registration *g, coap_session_t *s, const coap_pdu_t *req,
+                        coap_pdu_t *resp)
 {
-    struct server_registration *g = coap_resource_get_userdata(res);
     if (answer_async(g, s, req, resp))
         return;
     struct server_reg *reg = target(g, s, req);
@@ -765,6 +767,26 @@ static void hnd_location(coap_resource_t *res, coap_session_t *s, const coap_pdu
         do_deregister(g, reg, s, req, resp);
     else
         do_update(g, reg, s, req, resp);
+}
+
+/* ---- the handlers libcoap calls ---- */
+
+/* Each ends with runtime_coap_answered: the one place where answers (by
+ * code) and completed DTLS handshakes are counted. */
+static void hnd_register(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
+                         const coap_string_t *query, coap_pdu_t *resp)
+{
+    struct server_registration *g = coap_resource_get_userdata(res);
+    do_register(g, s, req, resp);
+    runtime_coap_answered(g->coap, s, resp);
+}
+
+static void hnd_location(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
+                         const coap_string_t *query, coap_pdu_t *resp)
+{
+    struct server_registration *g = coap_resource_get_userdata(res);
+    do_location(g, s, req, resp);
+    runtime_coap_answered(g->coap, s, resp);
 }
 
 /* ---- expiry ---- */

@@ -12,6 +12,8 @@
 #ifndef LODESTAR_SERVER_SERVER_H
 #define LODESTAR_SERVER_SERVER_H
 
+#include <stdio.h>
+
 #include "runtime/err.h"
 
 struct runtime_config;
@@ -38,5 +40,12 @@ void server_stop(struct server *s);
 
 /* Registration counters (any thread). */
 void server_stats(const struct server *s, struct server_registration_stats *out);
+
+/* --- Added in issue 4 (metrics). ---
+ * server_write_metrics -- the CoAP side's counters in Prometheus text
+ * format: registrations, answers by CoAP code, DTLS handshakes, the store
+ * worker's batches and commit latency.  Any thread (a /metrics scrape): it
+ * reads atomics only. */
+void server_write_metrics(const struct server *s, FILE *out);
 
 #endif /* LODESTAR_SERVER_SERVER_H */

@@ -18,6 +18,7 @@
  */
 #include <check.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,6 +585,87 @@ START_TEST(test_psk)
 }
 END_TEST
 
+/* ---- /metrics ---- */
+
+/* GET /metrics from s's HTTP listener (its address from the log); the
+ * caller frees the body. */
+static char *scrape(const struct server *s)
+{
+    char *log = harness_proc_stderr(s->p), addr[96], url[160];
+    const char *line = strstr(log, "event=listening proto=http addr=");
+    ck_assert_ptr_nonnull(line);
+    ck_assert(harness_log_field(line, "addr", addr, sizeof addr));
+    free(log);
+    snprintf(url, sizeof url, "http://%s/metrics", addr);
+    struct harness_http_response r;
+    ck_assert_int_eq(harness_http_request("GET", url, NULL, NULL, 0, ANSWER_MS, &r), 200);
+    char *body = r.body;
+    r.body = NULL;
+    harness_http_response_free(&r);
+    return body;
+}
+
+/* The value of one series ("name" or "name{label=\"v\"}"); -1 when absent. */
+static double series(const char *body, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = body; (p = strstr(p, name)); p += n)
+        if ((p == body || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+    return -1;
+}
+
+/* Registration, answer and handshake counters move with real traffic on
+ * a fresh server: exact where the test knows the number. */
+START_TEST(test_metrics)
+{
+    struct server s;
+    char ep[128], ident[128], loc[128];
+    ep_name(ep, sizeof ep, "metrics");
+    ep_name(ident, sizeof ident, "id-metrics");
+    add_psk(ep, ident, "metrics-key-0123456789");
+    server_start(&s);
+    char *m = scrape(&s);
+    ck_assert_msg(series(m, "lodestar_coap_requests_total{code=\"2.01\"}") == 0, "%s", m);
+    ck_assert(series(m, "lodestar_dtls_handshakes_total{result=\"ok\"}") == 0);
+    free(m);
+
+    struct harness_device *d = device(&s, ident, "metrics-key-0123456789", 0);
+    ck_assert_int_eq(do_register(d, ep, "120", loc, sizeof loc), 201);
+    ck_assert_int_eq(harness_device_update(d, loc, NULL, NULL, ANSWER_MS), 204);
+    harness_device_free(d);
+    d = device(&s, NULL, NULL, 0);
+    ck_assert_int_eq(harness_device_update(d, "/rd/nonexistent", NULL, NULL, ANSWER_MS), 404);
+    harness_device_free(d);
+    /* A wrong key fails at Finished with no libcoap event at all. */
+    d = device(&s, ident, "wrong-key-0123456789", 0);
+    ck_assert_int_eq(do_register(d, ep, "120", NULL, 0), -1);
+    harness_device_free(d);
+
+    m = scrape(&s);
+    ck_assert_msg(series(m, "lodestar_registrations_total") == 1, "%s", m);
+    ck_assert(series(m, "lodestar_updates_total") == 1);
+    ck_assert(series(m, "lodestar_registrations_current") >= 1);   /* + rows loaded */
+    ck_assert(series(m, "lodestar_coap_requests_total{code=\"2.01\"}") == 1);
+    ck_assert(series(m, "lodestar_coap_requests_total{code=\"2.04\"}") == 1);
+    ck_assert(series(m, "lodestar_coap_requests_total{code=\"4.04\"}") == 1);
+    ck_assert(series(m, "lodestar_coap_requests_total{code=\"4.03\"}") == 0);
+    ck_assert(series(m, "lodestar_coap_requests_by_class_total{class=\"2xx\"}") == 2);
+    ck_assert(series(m, "lodestar_coap_requests_by_class_total{class=\"4xx\"}") == 1);
+    ck_assert(series(m, "lodestar_dtls_handshakes_total{result=\"ok\"}") == 1);
+    ck_assert_msg(series(m, "lodestar_dtls_handshakes_total{result=\"failed\"}") >= 1,
+                  "%s", m);
+    ck_assert(series(m, "lodestar_store_batches_total") >= 1);
+    ck_assert(series(m, "lodestar_store_operations_total") == 2);
+    ck_assert(series(m, "lodestar_store_batch_size_count") >= 1);
+    ck_assert(series(m, "lodestar_store_commit_seconds_count") >= 1);
+    ck_assert(series(m, "lodestar_store_commit_seconds_sum") > 0);
+    ck_assert(series(m, "lodestar_store_last_batch_size") >= 1);
+    free(m);
+    server_stop(&s);
+}
+END_TEST
+
 /* A device that reboots and handshakes again from the same address and
  * port, without a close_notify (LIBCOAP.md section 3). */
 START_TEST(test_psk_reboot_same_port)
@@ -821,6 +903,14 @@ START_TEST(test_rpk)
     struct harness_device *d = rpk_device(&s, "device");
     ck_assert_int_eq(do_register(d, ep, "120", loc, sizeof loc), 201);
     ck_assert_str_eq(reg_field("security", ep, v, sizeof v), "rpk");
+    /* The identity names the key: "sha256:" + 16 bytes of its hash. */
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+    char want[64] = "sha256:";
+    ck_assert(EVP_Digest(spki, (size_t)n, md, &md_len, EVP_sha256(), NULL));
+    for (size_t i = 0; i < 16; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+    ck_assert_str_eq(reg_field("identity", ep, v, sizeof v), want);
     ck_assert_int_eq(harness_device_update(d, loc, NULL, NULL, ANSWER_MS), 204);
     /* The key is bound to its endpoint. */
     ck_assert_int_eq(do_register(d, other, "120", NULL, 0), 403);
@@ -861,6 +951,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_psk);
     tcase_add_test(tc, test_psk_reboot_same_port);
+    tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_x509);
     tcase_add_test(tc, test_rpk);
     suite_add_tcase(s, tc);
