@@ -15,6 +15,12 @@
  * 2.01 received).  Commits per second: count the distinct transactions
  * that wrote the rows, printed as a SQL query to run afterwards.
  *
+ * REG_STORM_BASE=B in the environment gives device i its own source
+ * address and port, 127.2.0.(1 + (B+i) / 50000) : 10000 + (B+i) % 50000,
+ * distinct across runs that pass consecutive bases.  Without it the
+ * kernel's ephemeral ports are reused once closed, and libcoap then sees
+ * an old device's session: "held" counts above ~28 000 are not real.
+ *
  * Loopback only; no sleeps: epoll with the retransmission deadline.
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -128,6 +134,7 @@ int main(int argc, char **argv)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
 
+    long base = getenv("REG_STORM_BASE") ? atol(getenv("REG_STORM_BASE")) : -1;
     int ep = epoll_create1(0);
     struct client *cl = calloc((size_t)window, sizeof *cl);
     int64_t *lat = calloc((size_t)total, sizeof *lat);
@@ -146,6 +153,20 @@ int main(int argc, char **argv)
             if (c->fd < 0) {
                 perror("socket");
                 return 1;
+            }
+            if (base >= 0) {
+                /* Distinct (address, port) per device across runs: the
+                 * kernel reuses ephemeral ports, which libcoap would see as
+                 * the same session.  Device g: 127.2.0.(1 + g / 50000),
+                 * port 10000 + g % 50000. */
+                long g = base + next;
+                struct sockaddr_in src = { .sin_family = AF_INET,
+                                           .sin_port = htons((uint16_t)(10000 + g % 50000)) };
+                src.sin_addr.s_addr = htonl((127u << 24) | (2u << 16) | (unsigned)(1 + g / 50000));
+                int one = 1;
+                setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0)
+                    perror("bind");
             }
             connect(c->fd, (struct sockaddr *)&dst, sizeof dst);
             c->idx = next++;

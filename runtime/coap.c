@@ -83,6 +83,7 @@ struct runtime_coap {
     struct session_set suspects;        /* re-handshake seen: probe after io */
     struct session_set probing;         /* a probe ping is in flight */
     struct hs_table hs;                 /* handshakes not yet decided */
+    long live, live_max, freed;         /* server sessions: now, peak, freed */
 };
 
 /* Counters are written on the loop thread and read by /metrics scrapes on
@@ -561,6 +562,15 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
     struct runtime_coap *c = runtime_coap_from_context(coap_session_get_context(s));
     if (!c)
         return 0;
+    /* Live server sessions, logged at shutdown (bench/results/scaling.md). */
+    if (ev == COAP_EVENT_SERVER_SESSION_NEW) {
+        c->live++;
+        if (c->live > c->live_max)
+            c->live_max = c->live;
+    } else if (ev == COAP_EVENT_SERVER_SESSION_DEL) {
+        c->live--;
+        c->freed++;
+    }
     switch (ev) {
     case COAP_EVENT_DTLS_ERROR:
         STAT_ADD(c, dtls_failures, 1);
@@ -897,6 +907,8 @@ struct runtime_coap *runtime_coap_start(struct runtime_loop *loop,
     coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     if (o->session_timeout_s)
         coap_context_set_session_timeout(c->ctx, o->session_timeout_s);
+    if (o->max_idle_sessions)
+        coap_context_set_max_idle_sessions(c->ctx, o->max_idle_sessions);
     coap_register_event_handler(c->ctx, on_event);
     coap_register_nack_handler(c->ctx, on_nack);
     if (open_endpoints(c, err) != LS_OK)
@@ -920,6 +932,7 @@ void runtime_coap_free(struct runtime_coap *c)
 {
     if (!c)
         return;
+    ls_log_info("coap_sessions", "live=%ld max=%ld freed=%ld", c->live, c->live_max, c->freed);
     runtime_loop_timer_stop(c->loop, &c->kick);
     runtime_loop_watch_remove(c->loop, c->watch);
     for (size_t i = 0; i < MAX_CONTEXTS; i++)

@@ -83,6 +83,8 @@ struct runtime_coap_options {
     runtime_coap_session_fn *session_gone;  /* may be NULL */
     void *session_gone_arg;
     unsigned session_timeout_s;         /* idle unreferenced sessions; 0 = libcoap's 300 */
+    unsigned max_idle_sessions;         /* unreferenced sessions kept per context before
+                                           the oldest is freed; 0 = unlimited */
     unsigned read_batch;                /* datagrams read per session walk; 0/1 = plain
                                            coap_io_process (see coap.c, "READ BATCHING") */
     /* Public-key DTLS beside PSK.  libcoap 4.3.1 takes one PKI set-up per

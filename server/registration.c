@@ -561,8 +561,14 @@ static bool duplicate_register(struct server_registration *g, coap_session_t *s,
 {
     struct server_reg *reg = server_registry_by_endpoint(g->registry, endpoint);
     coap_bin_const_t tok = coap_pdu_get_token(req);
-    if (!reg || reg->session != s || !tok.length || reg->reg_token_len != tok.length ||
+    char addr[RUNTIME_ADDR_STR_MAX];
+    if (!reg || !tok.length || reg->reg_token_len != tok.length ||
         memcmp(reg->reg_token, tok.s, tok.length) != 0)
+        return false;
+    /* Same device: the held session (DTLS), or the same address (NoSec
+     * sessions are not held, server/registry.c). */
+    if (reg->session ? reg->session != s
+                     : strcmp(reg->address, runtime_coap_session_addr(s, addr)) != 0)
         return false;
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CREATED);
     set_location(resp, reg->id);

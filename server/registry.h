@@ -64,7 +64,8 @@ struct server_reg {
     int64_t registered_at_ms;              /* wall clock */
     int64_t last_seen_ms;                  /* wall clock */
     int64_t expires_at_ms;                 /* wall clock; 0 = never */
-    coap_session_t *session;               /* referenced; NULL until it talks */
+    coap_session_t *session;               /* referenced, DTLS only (NoSec sessions are
+                                              not held: registry.c); else NULL */
     uint8_t reg_token[8];                  /* token of the Register that made it: */
     size_t reg_token_len;                  /* a duplicate CON gets the same answer */
     /* private to registry.c */
@@ -117,7 +118,9 @@ bool server_reg_set_string(char **field, const char *value);
  * server_registry_bind_session -- hold s for reg (reference, session
  * hygiene, app data pointing at reg), releasing the session held before.
  * A session is bound to one registration at most: binding it to reg
- * unbinds it from another.  s NULL just releases.
+ * unbinds it from another.  s NULL just releases.  A NoSec (UDP) s is
+ * not held: the session held before is released and reg keeps only its
+ * address (libcoap's per-datagram session walks, registry.c).
  */
 void server_registry_bind_session(struct server_registry *r, struct server_reg *reg,
                                   coap_session_t *s);

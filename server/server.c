@@ -91,6 +91,11 @@ static enum ls_rc open_coap(struct server *srv, const struct runtime_config *cfg
         /* One session per registered device: amortise libcoap's session
          * walk over many datagrams (runtime/coap.c, READ BATCHING). */
         .read_batch = 32,
+        /* NoSec sessions are not held (server/registry.c): libcoap frees
+         * the oldest idle one past this many, which bounds its per-datagram
+         * session walks.  Sessions in use (async answer pending, CON in
+         * flight) are referenced and never count as idle. */
+        .max_idle_sessions = 256,
         .cert_file = cfg->dtls_cert,
         .key_file = cfg->dtls_key,
         .ca_file = cfg->dtls_cert || cfg->dtls_key ? cfg->ca_file : NULL,
