@@ -12,12 +12,15 @@
  * INTERFACE ROUTINES
  *   harness_proc_spawn         posix_spawn with argv + extra environment
  *   harness_proc_wait_line     wait for a log line matching a regex
- *   harness_proc_signal / _wait_exit / _stop / _free
+ *   harness_proc_signal / _wait_exit / _stop / _stop_dump / _free
  *   harness_http_request       one HTTP/1.1 request -> status, headers, body
  *   harness_log_field          "addr" of "... addr=127.0.0.1:4711 ..."
  *   harness_pg_uri / harness_pg_ctl   LODESTAR_TEST_PG* (exit 77 when unset)
+ *   harness_pg_ensure_running  restart a cluster a test left stopped
  *   harness_psql               run SQL through psql (setting up odd databases)
  *   harness_now_ms, harness_sleep_ms  monotonic clock; pause between polls
+ *   harness_run_suite          run a Check suite, count the failed tests
+ *   harness_wait_listening     a daemon's bound address from its log
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -30,6 +33,7 @@
 #include <sys/types.h>
 
 struct harness_proc;
+struct Suite;   /* Check's Suite */
 
 /* Exit status meson treats as "skipped". */
 #define HARNESS_SKIP 77
@@ -79,6 +83,10 @@ bool harness_proc_wait_exit(struct harness_proc *p, int64_t timeout_ms, int *sta
 /* SIGTERM, then wait up to timeout_ms; SIGKILL after that.  Returns the exit
  * status, or -1 if SIGKILL was needed. */
 int harness_proc_stop(struct harness_proc *p, int64_t timeout_ms);
+
+/* harness_proc_stop, and when the status is not 0 the process's stderr
+ * goes to the test's stderr under "name log:", so a failed stop shows why. */
+int harness_proc_stop_dump(struct harness_proc *p, const char *name, int64_t timeout_ms);
 
 /* Kills (SIGKILL) if still running, reaps, frees.  NULL is a no-op. */
 void harness_proc_free(struct harness_proc *p);
@@ -133,5 +141,22 @@ int harness_psql(const char *conninfo, const char *sql);
  * LODESTAR_TEST_PGLOG, else the postgres.log next to LODESTAR_TEST_PGDATA,
  * else one in /tmp. */
 const char *harness_pg_logfile(void);
+
+/* When LODESTAR_TEST_PGCTL_CMD is set and the cluster is down (a test
+ * stopped it and failed before restarting it), start it again, so the
+ * test binaries that come after find it running. */
+void harness_pg_ensure_running(void);
+
+/* Runs every test of s (CK_NORMAL output), frees the runner (and s);
+ * returns how many tests failed. */
+int harness_run_suite(struct Suite *s);
+
+/*
+ * harness_wait_listening -- wait for p's "event=listening proto=<proto>
+ * addr=..." line and copy its addr into addr.  No such line within
+ * timeout_ms, or one without addr, fails the running Check test.
+ */
+void harness_wait_listening(struct harness_proc *p, const char *proto, int64_t timeout_ms,
+                            char *addr, size_t cap);
 
 #endif /* LODESTAR_TESTS_HARNESS_H */

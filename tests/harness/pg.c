@@ -55,6 +55,15 @@ const char *harness_pg_logfile(void)
     return path;
 }
 
+void harness_pg_ensure_running(void)
+{
+    if (!getenv("LODESTAR_TEST_PGCTL_CMD") || harness_pg_ctl("status") == 0)
+        return;
+    char args[4200];
+    snprintf(args, sizeof args, "start -w -l %s", harness_pg_logfile());
+    harness_pg_ctl(args);
+}
+
 /* Single-quotes s for sh: every ' becomes '\''. */
 static void put_quoted(FILE *f, const char *s)
 {

@@ -330,6 +330,17 @@ int harness_proc_stop(struct harness_proc *p, int64_t timeout_ms)
     return -1;
 }
 
+int harness_proc_stop_dump(struct harness_proc *p, const char *name, int64_t timeout_ms)
+{
+    int st = harness_proc_stop(p, timeout_ms);
+    if (st != 0) {
+        char *e = harness_proc_stderr(p);
+        fprintf(stderr, "%s log:\n%s\n", name, e);
+        free(e);
+    }
+    return st;
+}
+
 void harness_proc_free(struct harness_proc *p)
 {
     if (!p)

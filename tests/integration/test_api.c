@@ -105,11 +105,8 @@ static void start(struct server *s)
     ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
     s->proc = harness_proc_spawn("server", bin, argv, env);
     ck_assert_ptr_nonnull(s->proc);
-    char line[512], addr[128];
-    ck_assert_msg(harness_proc_wait_line(s->proc, "event=listening proto=http addr=", START_MS,
-                                         line, sizeof line),
-                  "no listening line:\n%s", harness_proc_stderr(s->proc));
-    ck_assert(harness_log_field(line, "addr", addr, sizeof addr));
+    char addr[128];
+    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
     ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
     snprintf(s->base, sizeof s->base, "http://%s", addr);
 }
@@ -952,23 +949,10 @@ static Suite *suite(void)
     return s;
 }
 
-/* Whatever happened in the 503 test, leave the database running. */
-static void ensure_database_running(void)
-{
-    if (!getenv("LODESTAR_TEST_PGCTL_CMD") || harness_pg_ctl("status") == 0)
-        return;
-    char args[4200];
-    snprintf(args, sizeof args, "start -w -l %s", harness_pg_logfile());
-    harness_pg_ctl(args);
-}
-
 int main(void)
 {
     snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", harness_pg_uri());
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ensure_database_running();
+    int failed = harness_run_suite(suite());
+    harness_pg_ensure_running();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -330,24 +330,10 @@ static Suite *suite(void)
     return s;
 }
 
-/* Whatever happened in the restart test, leave the database running for
- * the tests that come after us. */
-static void ensure_database_running(void)
-{
-    if (!getenv("LODESTAR_TEST_PGCTL_CMD") || harness_pg_ctl("status") == 0)
-        return;
-    char args[4200];
-    snprintf(args, sizeof args, "start -w -l %s", harness_pg_logfile());
-    harness_pg_ctl(args);
-}
-
 int main(void)
 {
     snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", harness_pg_uri());
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ensure_database_running();
+    int failed = harness_run_suite(suite());
+    harness_pg_ensure_running();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_db.h"
 
 #define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
 #define START_MS 20000
@@ -109,15 +110,6 @@ static void random_hex(char *out, size_t bytes)
 
 /* ---- lodestar-server ---- */
 
-static void wait_addr(struct harness_proc *p, const char *proto, char *out, size_t cap)
-{
-    char re[96], line[512];
-    snprintf(re, sizeof re, "event=listening proto=%s addr=", proto);
-    ck_assert_msg(harness_proc_wait_line(p, re, START_MS, line, sizeof line),
-                  "no %s listening line:\n%s", proto, harness_proc_stderr(p));
-    ck_assert(harness_log_field(line, "addr", out, cap));
-}
-
 static void server_start(struct server *s)
 {
     memset(s, 0, sizeof *s);
@@ -130,8 +122,8 @@ static void server_start(struct server *s)
     s->p = harness_proc_spawn("server", bin, argv, env);
     ck_assert_ptr_nonnull(s->p);
     char http[128], coap[96];
-    wait_addr(s->p, "http", http, sizeof http);
-    wait_addr(s->p, "coap", coap, sizeof coap);
+    harness_wait_listening(s->p, "http", START_MS, http, sizeof http);
+    harness_wait_listening(s->p, "coap", START_MS, coap, sizeof coap);
     ck_assert_msg(harness_proc_wait_line(s->p, "event=started ", START_MS, NULL, 0),
                   "not started:\n%s", harness_proc_stderr(s->p));
     snprintf(s->http, sizeof s->http, "http://%s", http);
@@ -145,13 +137,7 @@ static void server_start(struct server *s)
 
 static void server_stop(struct server *s)
 {
-    int st = harness_proc_stop(s->p, STOP_MS);
-    if (st != 0) {
-        char *e = harness_proc_stderr(s->p);
-        fprintf(stderr, "server log:\n%s\n", e);
-        free(e);
-    }
-    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(harness_proc_stop_dump(s->p, "server", STOP_MS), 0);
     harness_proc_free(s->p);
 }
 
@@ -174,18 +160,10 @@ static json_t *api_get(const struct server *s, const char *path, int want)
 
 /* ---- database ---- */
 
-/* The first column of the first row of sql with $1 = arg, or "" (no row). */
+/* One value from the test database; see harness_db_value. */
 static const char *db_value(const char *sql, const char *arg, char *out, size_t cap)
 {
-    PGconn *c = PQconnectdb(harness_pg_uri());
-    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "db: %s", PQerrorMessage(c));
-    const char *values[1] = { arg };
-    PGresult *r = PQexecParams(c, sql, 1, NULL, values, NULL, NULL, 0);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-    snprintf(out, cap, "%s", PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    PQfinish(c);
-    return out;
+    return harness_db_value(harness_pg_uri(), sql, arg, out, cap);
 }
 
 /* ---- the node client ---- */
@@ -310,7 +288,7 @@ START_TEST(test_npm_register_update_deregister)
 {
     struct server s;
     server_start(&s);
-    char ep[96], path[160], v[256];
+    char ep[96], path[320], v[256];
     ep_name(ep, sizeof ep, "dev");
     const char *extra[] = { "--lifetime", "300", "--object", "/3/0", "--object", "/1/0",
                             "--resource", "/3/0/0=Lodestar Test", "--update",
@@ -441,9 +419,6 @@ int main(void)
     snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", harness_pg_uri());
     require_node_client();
     snprintf(run_tag, sizeof run_tag, "%lx%x", (unsigned long)time(NULL), (unsigned)getpid());
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = harness_run_suite(suite());
     return failed ? 1 : 0;
 }

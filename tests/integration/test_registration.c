@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_db.h"
 #include "lwm2m_device.h"
 #include "store/credentials.h"
 #include "store/secret.h"
@@ -58,13 +59,9 @@ static const char *bin(const char *var)
 
 static void wait_addr(struct harness_proc *p, const char *proto, char *out, size_t cap)
 {
-    char re[96], line[512];
-    snprintf(re, sizeof re, "event=listening proto=%s addr=", proto);
-    ck_assert_msg(harness_proc_wait_line(p, re, START_MS, line, sizeof line),
-                  "no %s listening line:\n%s", proto, harness_proc_stderr(p));
-    ck_assert(harness_log_field(line, "addr", out, cap));
+    harness_wait_listening(p, proto, START_MS, out, cap);
     ck_assert_msg(strcmp(out, "127.0.0.1:0") != 0 && strcmp(out, "[::]:0") != 0,
-                  "port 0 not resolved: %s", line);
+                  "port 0 not resolved: %s", out);
 }
 
 /* extra: more flags (NULL-terminated, at most 8), or NULL. */
@@ -96,13 +93,7 @@ static void server_start(struct server *s)
 
 static void server_stop(struct server *s)
 {
-    int st = harness_proc_stop(s->p, STOP_MS);
-    if (st != 0) {
-        char *e = harness_proc_stderr(s->p);
-        fprintf(stderr, "server log:\n%s\n", e);
-        free(e);
-    }
-    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(harness_proc_stop_dump(s->p, "server", STOP_MS), 0);
     harness_proc_free(s->p);
     s->p = NULL;
 }
@@ -114,25 +105,10 @@ static void ep_name(char *buf, size_t cap, const char *base)
 
 /* ---- database ---- */
 
-static PGconn *db(void)
-{
-    PGconn *c = PQconnectdb(harness_pg_uri());
-    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "db: %s", PQerrorMessage(c));
-    return c;
-}
-
-/* The first column of the first row of sql with $1 = arg, or "" (no row);
- * the caller's buffer. */
+/* One value from the test database; see harness_db_value. */
 static const char *db_value(const char *sql, const char *arg, char *out, size_t cap)
 {
-    PGconn *c = db();
-    const char *values[1] = { arg };
-    PGresult *r = PQexecParams(c, sql, arg ? 1 : 0, NULL, values, NULL, NULL, 0);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-    snprintf(out, cap, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    PQfinish(c);
-    return out;
+    return harness_db_value(harness_pg_uri(), sql, arg, out, cap);
 }
 
 static const char *reg_field(const char *field, const char *endpoint, char *out, size_t cap)
@@ -966,9 +942,6 @@ int main(void)
 {
     snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", harness_pg_uri());
     snprintf(run_tag, sizeof run_tag, "%lx%x", (unsigned long)time(NULL), (unsigned)getpid());
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = harness_run_suite(suite());
     return failed ? 1 : 0;
 }

@@ -17,40 +17,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness_db.h"
 #include "store/store_int.h"
 
 static const char *pguri;
-static char dbname[64];
-static char conninfo[1024];
+static struct harness_db db;
 
 static void fresh_db_setup(void)
 {
-    static unsigned counter;
-    char sql[128];
-    struct ls_error err = { 0 };
-    struct store *admin = store_open(pguri, &err);
-
-    snprintf(dbname, sizeof dbname, "lodestar_mig_%d_%u", (int)getpid(), counter++);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-    ck_assert_msg(store_exec_text(admin, "create", sql, 0, NULL, NULL, &err) == LS_OK,
-                  "%s", err.msg);
-    store_close(admin);
-    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", pguri, dbname);
+    harness_db_fresh(&db, pguri, "lodestar_mig", false);
 }
 
 static void fresh_db_teardown(void)
 {
-    char sql[128];
-    struct store *admin = store_open(pguri, NULL);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-    if (store_exec_text(admin, "drop", sql, 0, NULL, NULL, NULL) != LS_OK)
-        fprintf(stderr, "test_migrate: could not drop %s\n", dbname);
-    store_close(admin);
+    harness_db_drop(&db, pguri, "test_migrate");
 }
 
 static struct store *open_db(void)
 {
-    struct store *s = store_open(conninfo, NULL);
+    struct store *s = store_open(db.conninfo, NULL);
     ck_assert_ptr_nonnull(s);
     return s;
 }
@@ -144,7 +129,7 @@ static void child_migrate(int barrier_fd)
     char c;
     struct ls_error err = { 0 };
     int applied = 0;
-    struct store *s = store_open(conninfo, &err);
+    struct store *s = store_open(db.conninfo, &err);
     enum ls_rc rc = s ? store_connect(s, &err) : LS_ENOMEM;
     if (rc == LS_OK && read(barrier_fd, &c, 1) < 0)
         rc = LS_EIO;

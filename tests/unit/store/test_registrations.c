@@ -23,48 +23,30 @@
 
 #include "runtime/loop.h"
 #include "store/registrations.h"
+#include "harness_db.h"
 #include "store/store_int.h"
 
 #define DEADLINE_MS 60000
 #define T0_MS INT64_C(1700000000000)   /* a wall-clock time for the rows */
 
 static const char *pguri;
-static char dbname[64];
-static char conninfo[1024];
+static struct harness_db db;
 
 /* ---- fixture: a fresh migrated database ---- */
 
 static void fresh_db_setup(void)
 {
-    static unsigned counter;
-    char sql[128];
-    struct ls_error err = { 0 };
-    struct store *admin = store_open(pguri, &err);
-
-    snprintf(dbname, sizeof dbname, "lodestar_reg_%d_%u", (int)getpid(), counter++);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-    ck_assert_msg(store_exec_text(admin, "create", sql, 0, NULL, NULL, &err) == LS_OK,
-                  "%s", err.msg);
-    store_close(admin);
-    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", pguri, dbname);
-    struct store *s = store_open(conninfo, &err);
-    ck_assert_msg(store_migrate(s, NULL, &err) == LS_OK, "%s: %s", err.msg, err.detail);
-    store_close(s);
+    harness_db_fresh(&db, pguri, "lodestar_reg", true);
 }
 
 static void fresh_db_teardown(void)
 {
-    char sql[128];
-    struct store *admin = store_open(pguri, NULL);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-    if (store_exec_text(admin, "drop", sql, 0, NULL, NULL, NULL) != LS_OK)
-        fprintf(stderr, "test_registrations: could not drop %s\n", dbname);
-    store_close(admin);
+    harness_db_drop(&db, pguri, "test_registrations");
 }
 
 static struct store *open_db(void)
 {
-    struct store *s = store_open(conninfo, NULL);
+    struct store *s = store_open(db.conninfo, NULL);
     ck_assert_ptr_nonnull(s);
     return s;
 }
@@ -159,8 +141,8 @@ static struct store_worker *start(struct runtime_loop *loop,
                                   const struct store_worker_options *opts)
 {
     struct ls_error err = { 0 };
-    struct store_worker *w = opts ? store_worker_start_opts(conninfo, loop, opts, &err)
-                                  : store_worker_start(conninfo, loop, &err);
+    struct store_worker *w = opts ? store_worker_start_opts(db.conninfo, loop, opts, &err)
+                                  : store_worker_start(db.conninfo, loop, &err);
     ck_assert_msg(w != NULL, "%s", err.msg);
     return w;
 }
@@ -612,7 +594,7 @@ END_TEST
 START_TEST(test_store_worker_notifies_after_commit)
 {
     struct runtime_loop *loop = new_loop();
-    PGconn *listener = PQconnectdb(conninfo);
+    PGconn *listener = PQconnectdb(db.conninfo);
     ck_assert_int_eq(PQstatus(listener), CONNECTION_OK);
     PGresult *res = PQexec(listener, "LISTEN lodestar_events");
     ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
@@ -803,7 +785,7 @@ static void kill_step(struct run_ctx *c)
     c->phase = 1;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-             " WHERE datname = '%s' AND pid <> pg_backend_pid()", dbname);
+             " WHERE datname = '%s' AND pid <> pg_backend_pid()", db.name);
     ck_assert_int_ge(query_long(sql), 1);
     for (int i = 10; i < 20; i++) {
         make_reg(&kill_bufs[i], "k", i);
