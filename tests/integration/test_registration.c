@@ -357,6 +357,78 @@ START_TEST(test_capture_replay)
 }
 END_TEST
 
+/* A NoSec Register: CON POST /rd?<epq>&lt=86400&lwm2m=1.1&b=U, 4-byte token
+ * from mid.  Returns its length.  Options stay below 13 bytes of delta and
+ * 269 of length (the endpoint query is at most 64 bytes here). */
+static size_t raw_register(uint8_t *p, const char *epq, uint16_t mid)
+{
+    static const char links[] = "</1/0>,</3/0>";
+    const char *opts[] = { "rd", epq, "lt=86400", "lwm2m=1.1", "b=U" };
+    const unsigned nums[] = { 11, 15, 15, 15, 15 };
+    size_t n = 0;
+    unsigned last = 0;
+    p[n++] = 0x44;
+    p[n++] = 0x02;
+    p[n++] = (uint8_t)(mid >> 8);
+    p[n++] = (uint8_t)mid;
+    memcpy(p + n, "tok", 3);
+    p[n + 3] = (uint8_t)mid;
+    n += 4;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        size_t len = strlen(opts[i]);
+        uint8_t *hdr = &p[n++];
+        *hdr = (uint8_t)((nums[i] - last) << 4);
+        if (len < 13) {
+            *hdr |= (uint8_t)len;
+        } else {
+            *hdr |= 13;
+            p[n++] = (uint8_t)(len - 13);
+        }
+        memcpy(p + n, opts[i], len);
+        n += len;
+        last = nums[i];
+    }
+    p[n++] = 0xff;
+    memcpy(p + n, links, sizeof links - 1);
+    return n + sizeof links - 1;
+}
+
+/* NoSec sessions are not held (server/registry.c), so libcoap's session
+ * walks per datagram stay bounded by max_idle_sessions (256, server.c)
+ * however many devices are registered.  300 devices, each from its own
+ * open socket (own port, own libcoap session); the server logs its peak
+ * session count at shutdown.  Holding them would peak at 300 or more. */
+START_TEST(test_sessions_not_held)
+{
+    enum { DEVICES = 300 };
+    int fds[DEVICES];
+    struct server s;
+    server_start(&s);
+    for (int i = 0; i < DEVICES; i++) {
+        uint8_t dgram[256];
+        char epq[64];
+        struct harness_raw_answer a;
+        snprintf(epq, sizeof epq, "ep=held-%.24s-%d", run_tag, i);
+        fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+        ck_assert_int_ge(fds[i], 0);
+        size_t n = raw_register(dgram, epq, (uint16_t)(1000 + i));
+        ck_assert_int_eq(harness_raw_exchange(fds[i], s.coap, dgram, n, ANSWER_MS, &a), 201);
+    }
+    ck_assert_int_eq(harness_proc_stop(s.p, STOP_MS), 0);
+    char *log = harness_proc_stderr(s.p);
+    const char *line = strstr(log, "event=coap_sessions ");
+    char peak[32] = "";
+    ck_assert_msg(line && harness_log_field(line, "max", peak, sizeof peak),
+                  "no coap_sessions line:\n%s", log);
+    ck_assert_int_le(atol(peak), 256 + 4);
+    ck_assert_int_gt(atol(peak), 0);
+    free(log);
+    harness_proc_free(s.p);
+    for (int i = 0; i < DEVICES; i++)
+        close(fds[i]);
+}
+END_TEST
+
 /* A retransmitted Register (same MID and token) must not make a second
  * registration: the answer carries the same location. */
 START_TEST(test_duplicate_register)
@@ -917,6 +989,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_capture_replay, 0,
                         sizeof capture_cases / sizeof capture_cases[0]);
     tcase_add_test(tc, test_duplicate_register);
+    tcase_add_test(tc, test_sessions_not_held);
     tcase_add_test(tc, test_register_replaces);
     tcase_add_test(tc, test_update_from_new_address);
     tcase_add_test(tc, test_dual_stack);
