@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,11 @@ struct runtime_coap {
     struct session_set suspects;        /* re-handshake seen: probe after io */
     struct session_set probing;         /* a probe ping is in flight */
     struct hs_table hs;                 /* handshakes not yet decided */
+    runtime_coap_nack_fn *nack;         /* the user's NACK hook (issue 5) */
+    void *user;                         /* runtime_coap_set_user (issue 5) */
+    void *nack_arg;
+    unsigned ifindex[16];               /* interface indexes, for session lookups */
+    size_t n_ifindex;                   /* 0 until first needed */
     long live, live_max, freed;         /* server sessions: now, peak, freed */
 };
 
@@ -603,6 +609,8 @@ static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_r
     struct runtime_coap *c = runtime_coap_from_context(coap_session_get_context(s));
     if (!c)
         return;
+    if (c->nack)
+        c->nack(c->nack_arg, s, sent, reason);
     if (reason == COAP_NACK_RST && set_has(&c->probing, s)) {
         /* The old peer answered the probe: alive.  Back to defaults. */
         coap_session_set_ack_timeout(s, COAP_DEFAULT_ACK_TIMEOUT);
@@ -1020,4 +1028,129 @@ void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats 
     _Static_assert(sizeof *out % sizeof(uint64_t) == 0, "runtime_coap_stats: uint64_t only");
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
         o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+/* ---- issue 5: NACK hook, sessions to NoSec devices ---- */
+
+void runtime_coap_set_user(struct runtime_coap *c, void *user)
+{
+    c->user = user;
+}
+
+void *runtime_coap_user(const struct runtime_coap *c)
+{
+    return c->user;
+}
+
+void runtime_coap_set_nack(struct runtime_coap *c, runtime_coap_nack_fn *fn, void *arg)
+{
+    c->nack = fn;
+    c->nack_arg = arg;
+}
+
+/* "127.0.0.1:40000" / "[::1]:40000" -> address; numeric only (no DNS on
+ * the loop thread). */
+static bool parse_numeric(const char *text, coap_address_t *a)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text || (size_t)(colon - text) >= sizeof host)
+        return false;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port <= 0 || port > 65535)
+        return false;
+    size_t hl = (size_t)(colon - text);
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    coap_address_init(a);
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        a->addr.sin6.sin6_family = AF_INET6;
+        a->addr.sin6.sin6_port = htons((uint16_t)port);
+        a->size = sizeof a->addr.sin6;
+        return inet_pton(AF_INET6, host + 1, &a->addr.sin6.sin6_addr) == 1;
+    }
+    a->addr.sin.sin_family = AF_INET;
+    a->addr.sin.sin_port = htons((uint16_t)port);
+    a->size = sizeof a->addr.sin;
+    return inet_pton(AF_INET, host, &a->addr.sin.sin_addr) == 1;
+}
+
+/* The same IPv4 peer as a dual-stack socket sees it: ::ffff:a.b.c.d. */
+static void v4_mapped(const coap_address_t *v4, coap_address_t *out)
+{
+    coap_address_init(out);
+    out->addr.sin6.sin6_family = AF_INET6;
+    out->addr.sin6.sin6_port = v4->addr.sin.sin_port;
+    out->addr.sin6.sin6_addr.s6_addr[10] = 0xff;
+    out->addr.sin6.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->addr.sin6.sin6_addr.s6_addr[12], &v4->addr.sin.sin_addr, 4);
+    out->size = sizeof out->addr.sin6;
+}
+
+/* libcoap keys server sessions by (remote address, interface index), and
+ * the index is the one the datagram arrived on, which the registry does
+ * not record: try each interface (a handful; listed once). */
+static coap_session_t *find_by_peer(struct runtime_coap *c, const coap_address_t *a)
+{
+    if (!c->n_ifindex) {
+        struct if_nameindex *list = if_nameindex();
+        c->ifindex[c->n_ifindex++] = 0;
+        for (struct if_nameindex *i = list; i && i->if_index && c->n_ifindex < 16; i++)
+            c->ifindex[c->n_ifindex++] = i->if_index;
+        if (list)
+            if_freenameindex(list);
+    }
+    for (size_t i = 0; i < c->n_ifindex; i++) {
+        coap_session_t *s = coap_session_get_by_peer(c->ctx, a, (int)c->ifindex[i]);
+        if (s && coap_session_get_proto(s) == COAP_PROTO_UDP &&
+            coap_session_get_state(s) == COAP_SESSION_STATE_ESTABLISHED)
+            return s;
+    }
+    return NULL;
+}
+
+static coap_session_t *new_client_session(struct runtime_coap *c, const coap_address_t *peer,
+                                          struct ls_error *err)
+{
+    char bound[RUNTIME_ADDR_STR_MAX];
+    coap_address_t local, remote = *peer;
+    if (!runtime_coap_bound(c, false, bound)[0] || !parse_numeric(bound, &local)) {
+        ls_error_set(err, LS_EIO, "no UDP endpoint to reach a NoSec device from");
+        return NULL;
+    }
+    if (local.addr.sa.sa_family == AF_INET6 && peer->addr.sa.sa_family == AF_INET)
+        v4_mapped(peer, &remote);
+    coap_session_t *s = coap_new_client_session(c->ctx, &local, &remote, COAP_PROTO_UDP);
+    if (!s) {
+        ls_error_set(err, LS_EIO, "cannot open a CoAP session to %s", bound);
+        return NULL;
+    }
+    runtime_coap_session_keep(s);
+    return s;
+}
+
+coap_session_t *runtime_coap_session_for(struct runtime_coap *c, const char *addr,
+                                         struct ls_error *err)
+{
+    coap_address_t a, mapped;
+    if (!addr || !parse_numeric(addr, &a)) {
+        ls_error_set(err, LS_EINVAL, "device address \"%s\" is not HOST:PORT",
+                     addr ? addr : "");
+        return NULL;
+    }
+    coap_session_t *s = find_by_peer(c, &a);
+    if (!s && a.addr.sa.sa_family == AF_INET) {
+        v4_mapped(&a, &mapped);
+        s = find_by_peer(c, &mapped);
+    }
+    if (s) {
+        /* A NoSec server session is not held by the registry, so it may
+         * never have had the hygiene, and its app data is the registry's
+         * to use: give it again (a re-seed of a random token counter). */
+        runtime_coap_session_keep(s);
+        return s;
+    }
+    return new_client_session(c, &a, err);
 }

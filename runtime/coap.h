@@ -207,6 +207,40 @@ coap_pdu_code_t runtime_coap_code(enum ls_rc rc);
  */
 void runtime_coap_answered(struct runtime_coap *c, coap_session_t *s, const coap_pdu_t *resp);
 
+/* --- Added in issue 5 (device operations). --- */
+
+/*
+ * The user's NACK hook: runtime/coap owns libcoap's (single) NACK handler
+ * for its own session hygiene and calls fn first, for every NACK.  Loop
+ * thread, inside a libcoap callback: do no libcoap I/O here.  fn NULL
+ * clears it.
+ */
+typedef void runtime_coap_nack_fn(void *arg, coap_session_t *s, const coap_pdu_t *sent,
+                                  coap_nack_reason_t reason);
+void runtime_coap_set_nack(struct runtime_coap *c, runtime_coap_nack_fn *fn, void *arg);
+
+/* One pointer for the user that owns the context's response handler
+ * (devops), found again from inside the handler through
+ * runtime_coap_from_context.  Loop thread. */
+void runtime_coap_set_user(struct runtime_coap *c, void *user);
+void *runtime_coap_user(const struct runtime_coap *c);
+
+/*
+ * runtime_coap_session_for -- a session to send a request to a NoSec
+ * device last seen at addr ("127.0.0.1:40000", "[::1]:40000", as the
+ * registry records it).  The server session libcoap still has for that
+ * peer on the UDP endpoint (coap_session_get_by_peer), else a new client
+ * session bound to the UDP endpoint's own address, so that the request
+ * leaves from the port the device registered to.  Not referenced: the
+ * caller references it for as long as it uses it (a client session is
+ * freed at its last release).  Session hygiene (random tokens, no observe
+ * cancel) is applied to a session met for the first time.  Loop thread.
+ * NULL with err set: LS_EINVAL (addr unparsable), LS_EIO (no UDP
+ * endpoint, or libcoap refused the session).
+ */
+coap_session_t *runtime_coap_session_for(struct runtime_coap *c, const char *addr,
+                                         struct ls_error *err);
+
 /* Counters, safe to read from any thread (each field is read atomically;
  * the set is not a snapshot). */
 struct runtime_coap_stats {

@@ -11,6 +11,7 @@
  */
 #include "runtime/config.h"
 
+#include <errno.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,11 @@ extern char **environ;
 enum opt_id {
     OPT_DB, OPT_COAP, OPT_COAPS, OPT_HTTP, OPT_STATIC, OPT_MASTER_KEY,
     OPT_ADMIN_TOKEN, OPT_MODELS, OPT_LOG_LEVEL, OPT_CA_FILE, OPT_METRICS,
-    OPT_DTLS_CERT, OPT_DTLS_KEY,
+    OPT_DTLS_CERT, OPT_DTLS_KEY, OPT_BS_RATE_LIMIT,
     OPT_COUNT
 };
 
-enum opt_kind { KIND_STRING, KIND_ADDR, KIND_DIR, KIND_FILE, KIND_LEVEL, KIND_KEY };
+enum opt_kind { KIND_STRING, KIND_ADDR, KIND_DIR, KIND_FILE, KIND_LEVEL, KIND_KEY, KIND_UINT };
 
 #define FOR_SERVER    (1u << RUNTIME_CONFIG_SERVER)
 #define FOR_BOOTSTRAP (1u << RUNTIME_CONFIG_BOOTSTRAP)
@@ -78,6 +79,9 @@ static const struct opt opts[OPT_COUNT] = {
         { NULL, NULL }, "server certificate (PEM) for X.509 DTLS; with --dtls-key and --ca-file" },
     [OPT_DTLS_KEY] = { "--dtls-key", "LODESTAR_DTLS_KEY", "FILE", KIND_FILE, FOR_BOTH,
         { NULL, NULL }, "private key (PEM) of --dtls-cert" },
+    [OPT_BS_RATE_LIMIT] = { "--bs-rate-limit", "LODESTAR_BS_RATE_LIMIT", "N", KIND_UINT,
+        FOR_BOOTSTRAP, { NULL, "30" },
+        "bootstrap requests accepted per endpoint per minute (more: 4.29); 0 = no limit" },
 };
 
 enum source { SRC_NONE, SRC_FLAG, SRC_ENV, SRC_DEFAULT };
@@ -283,6 +287,15 @@ static enum ls_rc apply(struct runtime_config *cfg, enum opt_id id, const char *
     case KIND_STRING:
         store_string(cfg, id, v);
         return LS_OK;
+    case KIND_UINT: {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (!*v || *end || *v == '-' || *v == '+' || errno || n > 1000000)
+            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a number 0..1000000", v);
+        cfg->bs_rate_limit = (unsigned)n;
+        return LS_OK;
+    }
     }
     return LS_OK;
 }

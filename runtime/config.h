@@ -88,6 +88,9 @@ struct runtime_config {
      * the key alone: raw public keys (RPK); checked by runtime/coap.c. */
     const char *dtls_cert;
     const char *dtls_key;
+    /* Added in issue 6 (bootstrap): --bs-rate-limit, bootstrap requests
+     * accepted per endpoint per minute; 0 = no limit. */
+    unsigned bs_rate_limit;
 };
 
 /* "lodestar-server" or "lodestar-bootstrap". */

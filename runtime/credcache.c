@@ -209,3 +209,13 @@ size_t runtime_credcache_count(const struct runtime_credcache *c)
 {
     return c ? c->count : 0;
 }
+
+void runtime_credcache_each(const struct runtime_credcache *c, runtime_credcache_entry_fn *fn,
+                            void *arg)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_buckets; i++)
+        for (const struct node *n = c->buckets[i]; n; n = n->next)
+            fn(arg, &n->e);
+}

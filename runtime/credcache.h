@@ -82,4 +82,11 @@ bool runtime_credcache_has_endpoint(const struct runtime_credcache *c, const cha
 
 size_t runtime_credcache_count(const struct runtime_credcache *c);
 
+/* Calls fn for every entry, PSK and RPK (an RPK entry has key_len 0);
+ * c may be NULL.  Added in issue 7: the server compares an old table
+ * with its replacement to find revoked identities. */
+typedef void runtime_credcache_entry_fn(void *arg, const struct runtime_credcache_entry *e);
+void runtime_credcache_each(const struct runtime_credcache *c, runtime_credcache_entry_fn *fn,
+                            void *arg);
+
 #endif /* LODESTAR_RUNTIME_CREDCACHE_H */
