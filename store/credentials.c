@@ -111,6 +111,89 @@ enum ls_rc store_credentials_revoke(struct store *s, const char *endpoint, const
     return store_exec_text(s, "revoke credentials", sql, 2, values, NULL, err);
 }
 
+/* Copies the first column of a one-row result into *out. */
+static enum ls_rc take_text(PGresult *res, int col, char **out, struct ls_error *err)
+{
+    *out = strdup(PQntuples(res) == 1 && !PQgetisnull(res, 0, col) ? PQgetvalue(res, 0, col)
+                                                                      : "[]");
+    return *out ? LS_OK : ls_error_set(err, LS_ENOMEM, "out of memory");
+}
+
+enum ls_rc store_credentials_revoke_list(struct store *s, const char *endpoints_json,
+                                         const char *scope, int64_t *count_out,
+                                         char **revoked_json_out, struct ls_error *err)
+{
+    static const char sql[] =
+        "WITH r AS (UPDATE credentials SET state = 'revoked', revoked_at = now()"
+        "           WHERE endpoint IN (SELECT jsonb_array_elements_text($1::jsonb))"
+        "           AND ($2::text IS NULL OR scope = $2::text) AND state <> 'revoked'"
+        "           RETURNING id, endpoint, scope, mode, identity)"
+        " SELECT count(*), coalesce(jsonb_agg(jsonb_build_object('id', id, 'endpoint',"
+        " endpoint, 'scope', scope, 'mode', mode, 'identity', identity) ORDER BY id),"
+        " '[]')::text, pg_notify('lodestar_credentials', 'revoke') FROM r";
+    PGresult *res = NULL;
+    const char *values[2] = { endpoints_json, scope };
+    *count_out = 0;
+    *revoked_json_out = NULL;
+    enum ls_rc rc = store_exec_text(s, "revoke credentials", sql, 2, values, &res, err);
+    if (rc == LS_OK && PQntuples(res) == 1)
+        *count_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (rc == LS_OK)
+        rc = take_text(res, 1, revoked_json_out, err);
+    PQclear(res);
+    return rc;
+}
+
+enum ls_rc store_credentials_live_endpoints(struct store *s, const char *scope,
+                                            char **json_out, struct ls_error *err)
+{
+    static const char sql[] =
+        "SELECT coalesce(json_agg(endpoint ORDER BY endpoint), '[]')::text FROM"
+        " (SELECT DISTINCT endpoint FROM credentials WHERE state <> 'revoked'"
+        "  AND ($1::text IS NULL OR scope = $1::text)) e";
+    PGresult *res = NULL;
+    const char *values[1] = { scope };
+    *json_out = NULL;
+    enum ls_rc rc = store_exec_text(s, "list credential endpoints", sql, 1, values, &res, err);
+    if (rc == LS_OK)
+        rc = take_text(res, 0, json_out, err);
+    PQclear(res);
+    return rc;
+}
+
+enum ls_rc store_credentials_expire(struct store *s, int64_t ttl_s, int64_t *count_out,
+                                    struct ls_error *err)
+{
+    static const char sql[] =
+        "WITH r AS (UPDATE credentials SET state = 'revoked', revoked_at = now()"
+        "           WHERE state = 'issued' AND (expires_at < now() OR (expires_at IS NULL"
+        "           AND created_at < now() - $1::bigint * interval '1 second'))"
+        "           RETURNING id, endpoint, scope, identity),"
+        " a AS (INSERT INTO audit_log (actor, action, target, detail)"
+        "       SELECT 'lodestar-server', 'credentials.expire', endpoint,"
+        "       jsonb_build_object('credential', id, 'scope', scope, 'identity', identity)"
+        "       FROM r)"
+        " SELECT count(*) FROM r";
+    char ttl[24];
+    PGresult *res = NULL;
+    int64_t n = 0;
+    snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
+    const char *values[1] = { ttl };
+    if (count_out)
+        *count_out = 0;
+    enum ls_rc rc = store_exec_text(s, "expire credentials", sql, 1, values, &res, err);
+    if (rc == LS_OK && PQntuples(res) == 1)
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (rc == LS_OK && n > 0)
+        rc = store_exec_text(s, "notify credentials",
+                             "SELECT pg_notify('lodestar_credentials', 'expire')", 0, NULL,
+                             NULL, err);
+    if (count_out)
+        *count_out = n;
+    return rc;
+}
+
 /* Opens one row's secret into plain (caller's buffer of blob_len bytes).
  * Returns false (and counts nothing) when the row has no secret. */
 static enum ls_rc open_secret(const struct store_secret_key *key, const char *identity,

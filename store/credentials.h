@@ -51,6 +51,36 @@ enum ls_rc store_credentials_revoke(struct store *s, const char *endpoint,
                                     const char *scope, struct ls_error *err) LS_MUST_CHECK;
 
 /*
+ * --- Added in issue 7 (credential lifecycle). ---
+ *
+ * store_credentials_revoke_list -- revoke every live credential of the
+ * endpoints in endpoints_json (a JSON array of names) in scope (NULL =
+ * both scopes), in one statement that also notifies the daemons.
+ * *count_out = credentials revoked; *revoked_json_out (caller frees) =
+ * [{"id","endpoint","scope","mode","identity"}] (no secret).
+ */
+enum ls_rc store_credentials_revoke_list(struct store *s, const char *endpoints_json,
+                                         const char *scope, int64_t *count_out,
+                                         char **revoked_json_out,
+                                         struct ls_error *err) LS_MUST_CHECK;
+
+/* The endpoints with a live credential in scope (NULL = any), as a JSON
+ * array text of names (caller frees): what a fleet revoke matches against. */
+enum ls_rc store_credentials_live_endpoints(struct store *s, const char *scope,
+                                            char **json_out,
+                                            struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * store_credentials_expire -- revoke 'issued' credentials nobody used in
+ * time: expires_at passed, or (no expires_at) older than ttl_s seconds.
+ * Each is audited (action "credentials.expire", actor "lodestar-server");
+ * the daemons are notified only when something expired.  *count_out may
+ * be NULL.
+ */
+enum ls_rc store_credentials_expire(struct store *s, int64_t ttl_s, int64_t *count_out,
+                                    struct ls_error *err) LS_MUST_CHECK;
+
+/*
  * store_credentials_load -- call fn for every non-revoked credential of
  * scope, with its secret opened (plaintext, borrowed for the call and wiped
  * after it).  A secret that does not open under key (another master key) is

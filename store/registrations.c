@@ -59,14 +59,27 @@
  * runtime_loop_free would drop them; a post that races with the loop's
  * final drain is the one case that is dropped by the loop itself.
  *
- * INTERFACE ROUTINES (registrations.h)
+ * Telemetry (store/telemetry.h): every telemetry operation of a round is
+ * written by ONE statement whose single parameter is a JSON array of them
+ * (built when the round is sent), which Postgres splits into telemetry and
+ * events rows: a notification costs its share of one statement instead of
+ * a Bind/Execute of its own (bench/results/notify.md).  When that statement
+ * fails with an operation's fault, the group's first operation is the one
+ * settled with the error and the rest are re-run (as for any other
+ * operation); the statement is written so that device data cannot break it
+ * (times outside year 1970..9999 fall back to now(), an endpoint row that
+ * vanished drops its telemetry rows).
+ *
+ * INTERFACE ROUTINES (registrations.h, telemetry.h)
  *   store_worker_start, store_worker_start_opts, store_worker_stop
  *   store_worker_register, store_worker_update, store_worker_deregister
+ *   store_worker_observation_insert, _observation_delete, _telemetry
  *   store_worker_stats, store_registrations_load
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "store/registrations.h"
+#include "store/telemetry.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -117,12 +130,36 @@
  * insert.  One statement instead of two saves a Bind/Execute per
  * registration; the backend time was the same in PL/pgSQL loops.
  */
+/*
+ * Issue 7, rotation without lock-out: the first registration made with an
+ * 'issued' server credential ($11 security = its mode, $12 identity)
+ * makes it 'active' and revokes the endpoint's older server credentials
+ * (lower ids: a newer issued one, from a bootstrap still under way, stays).
+ * Audited, and the daemons are told (pg_notify in RETURNING: a
+ * data-modifying CTE always runs, a SELECT one only when read).  Nothing
+ * happens for a registration with an already active credential.
+ */
+#define REGISTER_ACTIVATE                                                       \
+    " act AS (UPDATE credentials SET state = 'active', activated_at = now()"   \
+    " WHERE endpoint = $1::text AND scope = 'server' AND state = 'issued'"     \
+    " AND $11::text <> 'nosec' AND mode = $11::text AND identity = $12::text"  \
+    " RETURNING id, identity, pg_notify('lodestar_credentials', id::text)),"   \
+    " prev AS (UPDATE credentials SET state = 'revoked', revoked_at = now()"   \
+    " WHERE endpoint = $1::text AND scope = 'server' AND state <> 'revoked'"   \
+    " AND id < (SELECT max(id) FROM act) RETURNING id),"                       \
+    " aud AS (INSERT INTO audit_log (actor, action, target, detail)"           \
+    " SELECT 'lodestar-server', 'credentials.activate', $1::text,"             \
+    " jsonb_build_object('credential', act.id, 'identity', act.identity,"      \
+    " 'revoked', (SELECT coalesce(jsonb_agg(id ORDER BY id), '[]') FROM prev))" \
+    " FROM act),"
+
 static const char SQL_REGISTER[] =
     "WITH ep AS (INSERT INTO endpoints (name) VALUES ($1::text)"
     " ON CONFLICT (name) DO NOTHING),"
     " inst AS (INSERT INTO server_instances (id) SELECT $2::text WHERE $2::text IS NOT NULL"
     " ON CONFLICT (id) DO NOTHING),"
     " old AS (DELETE FROM registrations WHERE endpoint = $1::text RETURNING 1),"
+    REGISTER_ACTIVATE
     " r AS (INSERT INTO registrations (id, endpoint, instance_id, lwm2m_version,"
     " lifetime_s, binding, queue, sms, pid, address, security, identity, objects,"
     " alt_path, registered_at, updated_at, last_seen, expires_at, formats)"
@@ -160,6 +197,45 @@ static const char SQL_DEREGISTER[] =
     " RETURNING endpoint, jsonb_build_object('id', id, 'reason', $2::text) AS detail)"
     EVENT_TAIL("deregistration");
 
+/* $1 endpoint, $2 registration id, $3 path, $4 paths (JSON array), $5 token
+ * (hex), $6 format, $7 attributes.  The same token again for the endpoint
+ * (a re-established observation) replaces the row. */
+static const char SQL_OBS_INSERT[] =
+    "INSERT INTO observations (endpoint, registration_id, path, paths, token, format,"
+    " attributes) SELECT $1::text, $2::text, $3::text,"
+    " CASE WHEN $4::jsonb IS NULL THEN NULL"
+    " ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
+    " decode($5::text, 'hex'), $6::int, COALESCE($7::jsonb, '{}'::jsonb)"
+    " ON CONFLICT (endpoint, token) DO UPDATE SET registration_id = EXCLUDED.registration_id,"
+    " path = EXCLUDED.path, paths = EXCLUDED.paths, format = EXCLUDED.format,"
+    " attributes = EXCLUDED.attributes, created_at = now(), last_notify_at = NULL"
+    " RETURNING id";
+
+static const char SQL_OBS_DELETE[] =
+    "DELETE FROM observations WHERE id = $1::bigint RETURNING id";
+
+/*
+ * Every telemetry operation of a round: $1 is a JSON array of
+ * {"e": endpoint, "s": source, "k": event kind, "d": detail}, each detail's
+ * "values" the API values to store.  Elements keep their order (ORDINALITY),
+ * so one device's events are numbered in the order they were queued.
+ */
+static const char SQL_TELEMETRY[] =
+    "WITH x AS (SELECT a.e, a.i FROM jsonb_array_elements($1::jsonb)"
+    " WITH ORDINALITY AS a(e, i)),"
+    " t AS (INSERT INTO telemetry (endpoint, path, ts, value, source)"
+    " SELECT x.e->>'e', v->>'path',"
+    " CASE WHEN jsonb_typeof(v->'time') = 'number'"
+    " AND (v->>'time')::float8 BETWEEN 0 AND 253402300799"
+    " THEN to_timestamp((v->>'time')::float8) ELSE now() END,"
+    " v - 'path' - 'time', x.e->>'s'"
+    " FROM x JOIN endpoints en ON en.name = x.e->>'e'"
+    " CROSS JOIN LATERAL jsonb_array_elements(x.e->'d'->'values') AS v"
+    " WHERE jsonb_typeof(v) = 'object' AND v ? 'path'),"
+    " ev AS (INSERT INTO events (endpoint, kind, detail)"
+    " SELECT x.e->>'e', x.e->>'k', x.e->'d' FROM x ORDER BY x.i RETURNING id)"
+    " SELECT count(*) FROM ev";
+
 /*
  * Once per transaction, before COMMIT: one notification carrying the
  * session's newest event id.  Readers (store/events.h) treat it as "look"
@@ -191,7 +267,8 @@ static const char SQL_LOAD[] =
  * with 100 000 registrations from holding them all in one result. */
 #define LOAD_PAGE 5000
 
-enum stmt_id { ST_REGISTER, ST_UPDATE, ST_DEREGISTER, ST_NOTIFY, ST_COUNT };
+enum stmt_id { ST_REGISTER, ST_UPDATE, ST_DEREGISTER, ST_OBS_INSERT, ST_OBS_DELETE,
+               ST_TELEMETRY, ST_NOTIFY, ST_COUNT };
 
 static const struct stmt {
     const char *name;   /* prepared statement name, per connection */
@@ -202,10 +279,14 @@ static const struct stmt {
     [ST_REGISTER] = { "lsw_register", SQL_REGISTER, 18, "register" },
     [ST_UPDATE] = { "lsw_update", SQL_UPDATE, 9, "update" },
     [ST_DEREGISTER] = { "lsw_deregister", SQL_DEREGISTER, 2, "deregister" },
+    [ST_OBS_INSERT] = { "lsw_obs_insert", SQL_OBS_INSERT, 7, "insert observation" },
+    [ST_OBS_DELETE] = { "lsw_obs_delete", SQL_OBS_DELETE, 1, "delete observation" },
+    [ST_TELEMETRY] = { "lsw_telemetry", SQL_TELEMETRY, 1, "store telemetry" },
     [ST_NOTIFY] = { "lsw_notify", SQL_NOTIFY, 0, "notify events" },
 };
 
-enum op_kind { OP_REGISTER, OP_UPDATE, OP_DEREGISTER };
+enum op_kind { OP_REGISTER, OP_UPDATE, OP_DEREGISTER, OP_OBS_INSERT, OP_OBS_DELETE,
+               OP_TELEMETRY };
 
 /* The statement of each kind; it returns the event id (no row: the
  * registration was not found). */
@@ -213,6 +294,9 @@ static const enum stmt_id op_stmt[] = {
     [OP_REGISTER] = ST_REGISTER,
     [OP_UPDATE] = ST_UPDATE,
     [OP_DEREGISTER] = ST_DEREGISTER,
+    [OP_OBS_INSERT] = ST_OBS_INSERT,
+    [OP_OBS_DELETE] = ST_OBS_DELETE,
+    [OP_TELEMETRY] = ST_TELEMETRY,   /* grouped: one statement per round */
 };
 
 /* ---- operations ------------------------------------------------------------ */
@@ -222,7 +306,9 @@ struct op {
     enum op_kind kind;
     const char *values[PARAMS_MAX];   /* into text[]; NULL is SQL NULL */
     store_worker_done_fn *done;
+    store_worker_id_done_fn *done_id; /* instead of done: gets the row id */
     void *arg;                        /* done's, borrowed */
+    int64_t id;                       /* first column of the result row */
     bool settled;                     /* outcome final: not sent again */
     bool found;                       /* this round's statement returned its row */
     enum ls_rc rc;                    /* outcome once settled */
@@ -241,6 +327,9 @@ struct shard {
     bool sequential;                  /* benchmark baseline: no pipeline */
     unsigned prepared_attempts;       /* store_connect_attempts() when prepared; 0 none */
     struct op **batch;                /* this round's operations, batch_max slots */
+    char *group;                      /* this round's telemetry array (JSON) */
+    size_t group_cap;
+    const char *group_values[1];      /* { group }: the telemetry statement's */
     bool started;                     /* thread was created */
 
     pthread_t thread;
@@ -340,14 +429,22 @@ static void settle(struct op *op, enum ls_rc rc, const struct ls_error *err)
 
 /* ---- queue ---------------------------------------------------------------- */
 
+/*
+ * Telemetry may fill at most this share of a shard's queue: a notification
+ * flood the database cannot keep up with is shed (the caller counts it)
+ * before it could refuse Registers and Updates with 5.03.
+ */
+#define TELEMETRY_QUEUE_SHARE(max) ((max) * 3 / 4)
+
 static enum ls_rc enqueue(struct shard *w, struct op *op, struct ls_error *err)
 {
     enum ls_rc rc = LS_OK;
+    size_t bound = op->kind == OP_TELEMETRY ? TELEMETRY_QUEUE_SHARE(w->queue_max) : w->queue_max;
 
     pthread_mutex_lock(&w->lock);
     if (w->stopping)
         rc = ls_error_set(err, LS_ETRANSIENT, "store worker is stopping");
-    else if (w->queued >= w->queue_max)
+    else if (w->queued >= bound)
         rc = ls_error_set(err, LS_ENOMEM, "store queue full (%zu operations)", w->queued);
     if (rc == LS_OK) {
         if (w->tail)
@@ -440,8 +537,11 @@ static void run_completions(struct runtime_loop *loop, void *arg)
     (void)loop;
     for (struct op *op = arg, *next; op; op = next) {
         next = op->next;
-        if (op->done)
-            op->done(op->arg, op->rc, op->rc == LS_OK || !op->err ? &no_error : op->err);
+        const struct ls_error *e = op->rc == LS_OK || !op->err ? &no_error : op->err;
+        if (op->done_id)
+            op->done_id(op->arg, op->rc, op->rc == LS_OK ? op->id : 0, e);
+        else if (op->done)
+            op->done(op->arg, op->rc, e);
         op_free(op);
     }
 }
@@ -539,15 +639,139 @@ static enum ls_rc check_result(struct shard *w, struct op *op, enum stmt_id st,
 {
     enum ls_rc rc = store_check(w->store, res, stmts[st].what, err);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (rc == LS_OK)
+    if (rc == LS_OK) {
         op->found = PQntuples(res) > 0;
-    else if (state && strcmp(state, "26000") == 0) {
+        if (op->found && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0))
+            op->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    } else if (state && strcmp(state, "26000") == 0) {
         /* Our prepared statements are gone (DISCARD ALL, a pooler): not
          * the operation's fault; prepare again and retry. */
         w->prepared_attempts = 0;
         rc = LS_ETRANSIENT;
     }
     return rc;
+}
+
+/* ---- the telemetry group ------------------------------------------------------ */
+
+/* Index of the round's first unsettled telemetry operation, which carries
+ * the group's statement, or SIZE_MAX. */
+static size_t group_head(const struct shard *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w->batch[i]->kind == OP_TELEMETRY && !w->batch[i]->settled)
+            return i;
+    return SIZE_MAX;
+}
+
+static bool group_reserve(struct shard *w, size_t len, size_t extra)
+{
+    if (len + extra + 1 <= w->group_cap)
+        return true;
+    size_t cap = w->group_cap ? w->group_cap : 4096;
+    while (cap < len + extra + 1)
+        cap *= 2;
+    char *g = realloc(w->group, cap);
+    if (!g)
+        return false;
+    w->group = g;
+    w->group_cap = cap;
+    return true;
+}
+
+/* Appends s as a JSON string.  false on ENOMEM. */
+static bool group_string(struct shard *w, size_t *len, const char *s)
+{
+    if (!group_reserve(w, *len, strlen(s) * 6 + 2))
+        return false;
+    char *o = w->group + *len;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*c;
+        } else if (*c < 0x20) {
+            o += sprintf(o, "\\u%04x", *c);
+        } else {
+            *o++ = (char)*c;
+        }
+    }
+    *o++ = '"';
+    *len = (size_t)(o - w->group);
+    return true;
+}
+
+static bool group_raw(struct shard *w, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    if (!group_reserve(w, *len, n))
+        return false;
+    memcpy(w->group + *len, s, n);
+    *len += n;
+    return true;
+}
+
+/* One element: {"e":endpoint,"s":source,"k":kind,"d":detail}. */
+static bool group_item(struct shard *w, size_t *len, const struct op *op)
+{
+    return group_raw(w, len, "{\"e\":") && group_string(w, len, op->values[0]) &&
+           group_raw(w, len, ",\"s\":") && group_string(w, len, op->values[1]) &&
+           group_raw(w, len, ",\"k\":") && group_string(w, len, op->values[2]) &&
+           group_raw(w, len, ",\"d\":") && group_raw(w, len, op->values[3]) &&
+           group_raw(w, len, "}");
+}
+
+/*
+ * Builds w->group, the JSON array of every unsettled telemetry operation,
+ * on the worker thread (the loop thread only copied strings).  Without
+ * memory for it the telemetry operations fail with LS_ENOMEM (the rest of
+ * the round goes on).
+ */
+static void group_build(struct shard *w, size_t n)
+{
+    size_t len = 0;
+    bool ok = group_raw(w, &len, "[");
+    bool first = true;
+
+    for (size_t i = 0; ok && i < n; i++) {
+        struct op *op = w->batch[i];
+        if (op->kind != OP_TELEMETRY || op->settled)
+            continue;
+        ok = (first || group_raw(w, &len, ",")) && group_item(w, &len, op);
+        first = false;
+    }
+    ok = ok && group_raw(w, &len, "]");
+    if (ok) {
+        w->group[len] = '\0';
+        return;
+    }
+    struct ls_error err = { 0 };
+    ls_error_set(&err, LS_ENOMEM, "store telemetry: out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (w->batch[i]->kind == OP_TELEMETRY && !w->batch[i]->settled)
+            settle(w->batch[i], LS_ENOMEM, &err);
+}
+
+/*
+ * What operation i sends this round: its own statement, or for the group
+ * head the telemetry statement over w->group.  false: a telemetry
+ * operation that rides in the head's statement (sends nothing).
+ */
+static bool op_statement(struct shard *w, size_t i, size_t head, const struct stmt **st,
+                         const char *const **values)
+{
+    struct op *op = w->batch[i];
+    if (op->kind != OP_TELEMETRY) {
+        *st = &stmts[op_stmt[op->kind]];
+        *values = op->values;
+        return true;
+    }
+    if (i != head)
+        return false;
+    w->group_values[0] = w->group;
+    *st = &stmts[ST_TELEMETRY];
+    *values = w->group_values;
+    return true;
 }
 
 /*
@@ -559,12 +783,13 @@ static enum ls_rc pipeline_send(struct shard *w, PGconn *conn, size_t n,
                                 struct ls_error *err)
 {
     bool ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    size_t head = group_head(w, n);
     for (size_t i = 0; ok && i < n; i++) {
-        struct op *op = w->batch[i];
-        if (op->settled)
+        const struct stmt *st;
+        const char *const *values;
+        if (w->batch[i]->settled || !op_statement(w, i, head, &st, &values))
             continue;
-        const struct stmt *st = &stmts[op_stmt[op->kind]];
-        ok = PQsendQueryPrepared(conn, st->name, st->nparams, op->values, NULL, NULL, 0) == 1;
+        ok = PQsendQueryPrepared(conn, st->name, st->nparams, values, NULL, NULL, 0) == 1;
     }
     ok = ok && PQsendQueryPrepared(conn, stmts[ST_NOTIFY].name, 0, NULL, NULL, NULL, 0) == 1;
     ok = ok && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
@@ -620,11 +845,14 @@ static enum ls_rc round_pipeline(struct shard *w, size_t n, size_t *bad,
     if (rc != LS_OK)
         return rc;
     first = read_query(w, conn, NULL, ST_COUNT, false, &gone, err);
+    size_t head = group_head(w, n);
     for (size_t i = 0; !gone && i < n; i++) {
         struct op *op = w->batch[i];
-        if (op->settled)
+        const struct stmt *st;
+        const char *const *values;
+        if (op->settled || !op_statement(w, i, head, &st, &values))
             continue;
-        rc = read_query(w, conn, op, op_stmt[op->kind], first != LS_OK, &gone, err);
+        rc = read_query(w, conn, op, (enum stmt_id)(st - stmts), first != LS_OK, &gone, err);
         if (rc != LS_OK && first == LS_OK) {
             first = rc;
             *bad = i;
@@ -652,12 +880,15 @@ static enum ls_rc round_pipeline(struct shard *w, size_t n, size_t *bad,
 }
 
 /* An operation's statement, synchronously (the sequential baseline). */
-static enum ls_rc exec_op(struct shard *w, struct op *op, struct ls_error *err)
+static enum ls_rc exec_op(struct shard *w, size_t i, size_t head, struct ls_error *err)
 {
-    const struct stmt *st = &stmts[op_stmt[op->kind]];
-    PGresult *res = PQexecPrepared(store_pgconn(w->store), st->name, st->nparams, op->values,
+    const struct stmt *st;
+    const char *const *values;
+    if (!op_statement(w, i, head, &st, &values))
+        return LS_OK;
+    PGresult *res = PQexecPrepared(store_pgconn(w->store), st->name, st->nparams, values,
                                    NULL, NULL, 0);
-    enum ls_rc rc = check_result(w, op, op_stmt[op->kind], res, err);
+    enum ls_rc rc = check_result(w, w->batch[i], (enum stmt_id)(st - stmts), res, err);
     PQclear(res);
     return rc;
 }
@@ -677,11 +908,12 @@ static enum ls_rc round_sequential(struct shard *w, size_t n, size_t *bad,
                                    struct ls_error *err)
 {
     enum ls_rc rc = exec_plain(w, "BEGIN", "begin store batch", err);
+    size_t head = group_head(w, n);
 
     for (size_t i = 0; rc == LS_OK && i < n; i++) {
         if (w->batch[i]->settled)
             continue;
-        rc = exec_op(w, w->batch[i], err);
+        rc = exec_op(w, i, head, err);
         if (rc != LS_OK)
             *bad = i;
     }
@@ -723,13 +955,14 @@ static void committed(struct shard *w, size_t n, int64_t started_us)
         if (op->settled)
             continue;
         count++;
-        if (op->found) {
+        /* A telemetry operation rode in its group's committed statement. */
+        if (op->found || op->kind == OP_TELEMETRY) {
             settle(op, LS_OK, NULL);
             continue;
         }
         ls_error_clear(&nf);
-        ls_error_set(&nf, LS_ENOTFOUND, "%s: no registration with this id",
-                     stmts[op_stmt[op->kind]].what);
+        ls_error_set(&nf, LS_ENOTFOUND, "%s: no such %s", stmts[op_stmt[op->kind]].what,
+                     op->kind == OP_OBS_DELETE ? "observation" : "registration");
         settle(op, LS_ENOTFOUND, &nf);
     }
     atomic_fetch_add(&w->parent->batches, 1);
@@ -770,6 +1003,9 @@ static void write_batch(struct shard *w, size_t n)
         int64_t started = now_us();
         for (size_t i = 0; i < n; i++)
             w->batch[i]->found = false;
+        group_build(w, n);
+        if (all_settled(w, n))
+            return;
         enum ls_rc rc = prepare(w, &err);
         if (rc == LS_OK)
             rc = w->sequential ? round_sequential(w, n, &bad, &err)
@@ -874,6 +1110,7 @@ static void shards_free(struct store_worker *w)
         }
         store_close(sh->store);
         free(sh->batch);
+        free(sh->group);
     }
     free(w->shards);
     free(w);
@@ -1005,6 +1242,77 @@ enum ls_rc store_worker_deregister(struct store_worker *w, const char *id,
     struct op *op = op_new(OP_DEREGISTER, &p, done, arg);
     if (!op)
         return ls_error_set(err, LS_ENOMEM, "deregister: cannot allocate an operation");
+    return enqueue(shard_of(w, endpoint), op, err);
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+enum ls_rc store_worker_observation_insert(struct store_worker *w,
+                                           const struct store_observation *o,
+                                           store_worker_id_done_fn *done, void *arg,
+                                           struct ls_error *err)
+{
+    struct params p = { 0 };
+    char token[17];
+
+    if (!o->endpoint || !o->registration_id || !o->token || o->token_len < 1 ||
+        o->token_len > 8 || (!o->path) == (!o->paths_json))
+        return ls_error_set(err, LS_EINVAL, "insert observation: a required field is missing");
+    hex(o->token, o->token_len, token);
+    put_str(&p, o->endpoint);
+    put_str(&p, o->registration_id);
+    put_str(&p, o->path);
+    put_str(&p, o->paths_json);
+    put_str(&p, token);
+    if (o->format < 0)
+        put_str(&p, NULL);
+    else
+        put_i64(&p, o->format);
+    put_opt(&p, o->attributes_json);
+    struct op *op = op_new(OP_OBS_INSERT, &p, NULL, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "insert observation: cannot allocate an operation");
+    op->done_id = done;
+    return enqueue(shard_of(w, o->endpoint), op, err);
+}
+
+enum ls_rc store_worker_observation_delete(struct store_worker *w, int64_t id,
+                                           const char *endpoint, store_worker_done_fn *done,
+                                           void *arg, struct ls_error *err)
+{
+    struct params p = { 0 };
+
+    put_i64(&p, id);
+    struct op *op = op_new(OP_OBS_DELETE, &p, done, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "delete observation: cannot allocate an operation");
+    return enqueue(shard_of(w, endpoint), op, err);
+}
+
+enum ls_rc store_worker_telemetry(struct store_worker *w, const char *endpoint,
+                                  const char *source, const char *kind,
+                                  const char *detail_json, store_worker_done_fn *done,
+                                  void *arg, struct ls_error *err)
+{
+    struct params p = { 0 };
+
+    if (!endpoint || !source || !kind || !detail_json)
+        return ls_error_set(err, LS_EINVAL, "store telemetry: a required field is missing");
+    put_str(&p, endpoint);
+    put_str(&p, source);
+    put_str(&p, kind);
+    put_str(&p, detail_json);
+    struct op *op = op_new(OP_TELEMETRY, &p, done, arg);
+    if (!op)
+        return ls_error_set(err, LS_ENOMEM, "store telemetry: cannot allocate an operation");
     return enqueue(shard_of(w, endpoint), op, err);
 }
 
