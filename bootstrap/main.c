@@ -4,10 +4,10 @@
  * Start-up as lodestar-server (server/main.c): configuration, wait for the
  * database, migrate, log event=started, run the loop; SIGTERM/SIGINT exit 0
  * after event=stopped.  With --metrics, a Prometheus listener serves
- * lodestar_up and lodestar_db_up.  The loop thread owns the store and pings
- * it every DB_PING_MS; the metrics thread only reads the atomic result.
- *
- * CoAP endpoints are not opened yet (see server/main.c).
+ * lodestar_up and lodestar_db_up, and the bootstrap counters.  The loop
+ * thread owns the store and pings it every DB_PING_MS; the metrics thread
+ * only reads the atomic result.  The Bootstrap-Server itself (endpoints,
+ * /bs, /bspack, sessions) is bootstrap/bootstrap.c.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "bootstrap/bootstrap.h"
 #include "runtime/config.h"
 #include "runtime/daemon.h"
 #include "runtime/log.h"
@@ -30,6 +31,7 @@ struct bootstrap {
     struct store *store;            /* loop thread only */
     atomic_int db_up;               /* written by the loop, read by metrics */
     struct runtime_loop_timer ping; /* periodic store_ping */
+    struct bootstrap_server *server; /* set before the metrics thread starts */
 };
 
 static void on_signal(struct runtime_loop *loop, int signo, void *arg)
@@ -50,6 +52,8 @@ static void collect(FILE *out, void *arg)
     struct bootstrap *b = arg;
     runtime_metrics_gauge(out, "lodestar_db_up", "1 when the last database check succeeded.",
                           atomic_load(&b->db_up));
+    if (b->server)
+        bootstrap_server_metrics(out, b->server);
 }
 
 static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
@@ -61,6 +65,11 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
 
     atomic_store(&b->db_up, store_is_up(b->store));
     runtime_loop_timer_init(&b->ping, on_ping, b);
+    b->server = bootstrap_server_start(cfg, loop, b->store, &err);
+    if (!b->server) {
+        ls_log_error("startup_failed", "error=\"%s\"", err.msg);
+        goto out;
+    }
     if (runtime_loop_timer_start(loop, &b->ping, DB_PING_MS, DB_PING_MS, &err) != LS_OK) {
         ls_log_error("startup_failed", "error=\"%s\"", err.msg);
         goto out;
@@ -83,6 +92,8 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
     }
 out:
     runtime_metrics_stop(metrics);
+    bootstrap_server_stop(b->server);
+    b->server = NULL;
     runtime_loop_timer_stop(loop, &b->ping);
     return status;
 }
