@@ -22,6 +22,7 @@
 #include "runtime/daemon.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
+#include "server/dispatch.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "web/http.h"
@@ -46,7 +47,8 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
     struct web_http_options wo = { .listen = &cfg->http.addr, .conninfo = cfg->db,
                                    .admin_token = cfg->admin_token,
                                    .static_dir = cfg->static_dir,
-                                   .models_dir = cfg->models_dir };
+                                   .models_dir = cfg->models_dir,
+                                   .master_key = cfg->master_key };
     struct web_http *web = web_http_start(&wo, &err);
     if (!web) {
         ls_log_error("http_failed", "flag=--http error=\"%s\"", err.msg);
@@ -60,6 +62,7 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
         return RUNTIME_DAEMON_EXIT_FAILURE;
     }
     web_http_metrics(web, write_metrics, srv);
+    web_http_devices(web, server_dispatch_submit, server_dispatcher(srv));
     ls_log_info("started", "version=%s schema=%d", runtime_config_version(),
                 store_known_schema_version());
     int status = RUNTIME_DAEMON_EXIT_OK;
@@ -68,6 +71,7 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
         status = RUNTIME_DAEMON_EXIT_FAILURE;
     }
     web_http_metrics(web, NULL, NULL);     /* no scrape may touch srv after this */
+    web_http_devices(web, NULL, NULL);     /* nor a device operation */
     server_stop(srv);
     web_http_stop(web);
     return status;

@@ -60,8 +60,12 @@
 #include "runtime/credcache.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
+#include "server/commands.h"
+#include "server/devops.h"
+#include "server/observe.h"
 #include "server/registration_params.h"
 #include "server/registry.h"
+#include "store/commands.h"
 #include "store/registrations.h"
 #include "store/store.h"
 
@@ -101,6 +105,12 @@ struct server_registration {
     struct store_worker *worker;
     struct server_registry *registry;
     struct runtime_credcache *creds;   /* current PSK table, may be NULL */
+    struct server_observe *observe;    /* borrowed, may be NULL: told when a
+                                          registration ends */
+    struct server_commands *commands;  /* borrowed, may be NULL: told when a
+                                          device talked (queue mode) */
+    char coap_address[96];             /* configured --coap, "" = none: claims a
+                                          restarted instance's registrations */
     char instance_id[64];
     struct op *ops;                    /* waiting for commit or answer */
     struct finished *fin;
@@ -182,6 +192,10 @@ static void apply_register(struct server_registration *g, struct op *o)
                     o->staged->id);
         server_registry_remove(g->registry, old);
     }
+    /* The rows went with the old registration (cascade); a new Register
+     * means the device forgot its observations too (Core TS 1.2 6.3.1). */
+    if (g->observe)
+        server_observe_forget(g->observe, o->staged->endpoint);
     struct server_reg *reg = o->staged;
     o->staged = NULL;
     struct ls_error err = { 0 };
@@ -198,6 +212,7 @@ static void apply_register(struct server_registration *g, struct op *o)
     ls_log_info("registered", "endpoint=%s id=%s lwm2m=%s lt=%" PRId64 " b=%s addr=%s "
                 "security=%s", reg->endpoint, reg->id, reg->version, reg->lifetime_s,
                 reg->binding, reg->address, reg->security);
+    server_commands_device_awake(g->commands, reg);
 }
 
 static void apply_update(struct server_registration *g, struct op *o)
@@ -217,7 +232,7 @@ static void apply_update(struct server_registration *g, struct op *o)
         ls_log_warn("update_partial", "endpoint=%s field=sms", reg->endpoint);
     if (o->objects_json && !server_reg_set_string(&reg->objects_json, o->objects_json))
         ls_log_warn("update_partial", "endpoint=%s field=objects", reg->endpoint);
-    snprintf(reg->address, sizeof reg->address, "%s", o->address);
+    server_registry_set_address(g->registry, reg, o->address);
     reg->last_seen_ms = o->now_ms;
     reg->expires_at_ms = reg->lifetime_s ? o->now_ms + reg->lifetime_s * 1000 : 0;
     server_registry_bind_session(g->registry, reg, o->session);
@@ -228,6 +243,7 @@ static void apply_update(struct server_registration *g, struct op *o)
     STAT_INC(g, updates);
     ls_log_debug("updated", "endpoint=%s id=%s lt=%" PRId64 " addr=%s", reg->endpoint, reg->id,
                  reg->lifetime_s, reg->address);
+    server_commands_device_awake(g->commands, reg);
 }
 
 static void apply_deregister(struct server_registration *g, struct op *o)
@@ -235,6 +251,8 @@ static void apply_deregister(struct server_registration *g, struct op *o)
     struct server_reg *reg = server_registry_by_id(g->registry, o->id, strlen(o->id));
     if (reg) {
         ls_log_info("deregistered", "endpoint=%s id=%s", reg->endpoint, reg->id);
+        if (g->observe)
+            server_observe_forget(g->observe, reg->endpoint);
         server_registry_remove(g->registry, reg);
     }
     o->code = COAP_RESPONSE_CODE_DELETED;
@@ -649,6 +667,7 @@ static void do_register(struct server_registration *g, coap_session_t *s, const 
         refuse(g, resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "register", "out of memory");
         goto out;
     }
+    server_devops_formats_parse(formats, o->staged);   /* ct= of </> (CORE2) */
     park(g, o, queue_register(g, o, formats, &err), req, resp, &err);
 out:
     free(identity);
@@ -816,6 +835,8 @@ static void on_expire(void *arg, struct server_reg *reg)
         return;
     }
     ls_log_info("expired", "endpoint=%s id=%s", reg->endpoint, reg->id);
+    if (g->observe)
+        server_observe_forget(g->observe, reg->endpoint);
     STAT_INC(g, expiries);
     server_registry_remove(g->registry, reg);
     count_changed(g);
@@ -834,6 +855,10 @@ struct server_registration *server_registration_new(const struct server_registra
     g->loop = o->loop;
     g->worker = o->worker;
     snprintf(g->instance_id, sizeof g->instance_id, "%s", o->instance_id ? o->instance_id : "");
+    /* Port 0 picks a new port per start: no address to recognise. */
+    size_t alen = o->coap_address ? strlen(o->coap_address) : 0;
+    if (alen > 2 && strcmp(o->coap_address + alen - 2, ":0") != 0)
+        snprintf(g->coap_address, sizeof g->coap_address, "%s", o->coap_address);
     g->registry = server_registry_new(o->loop, on_expire, g, err);
     if (!g->registry) {
         free(g);
@@ -902,6 +927,7 @@ static void load_row(void *arg, const struct store_registration *row)
     }
     snprintf(r->id, sizeof r->id, "%s", row->id);
     snprintf(r->version, sizeof r->version, "%s", row->version);
+    server_devops_formats_parse(row->formats_json, r);   /* CORE2 */
     snprintf(r->binding, sizeof r->binding, "%s", row->binding ? row->binding : "U");
     snprintf(r->security, sizeof r->security, "%s", row->security);
     snprintf(r->address, sizeof r->address, "%s", row->address ? row->address : "");
@@ -922,7 +948,23 @@ enum ls_rc server_registration_load(struct server_registration *g, struct store 
                                     size_t *loaded_out, struct ls_error *err)
 {
     struct load_ctx l = { .g = g, .now = wall_ms(), .rc = LS_OK };
-    enum ls_rc rc = store_registrations_load(s, NULL, load_row, &l, err);
+    size_t claimed = 0;
+    enum ls_rc rc = LS_OK;
+    /* Ownership (several instances on one database): claim what nobody
+     * live holds, then load only what this instance holds.  Without an
+     * instance id (unit tests), everything. */
+    if (g->instance_id[0]) {
+        rc = store_commands_claim_registrations(s, g->instance_id,
+                                                g->coap_address[0] ? g->coap_address : NULL,
+                                                &claimed, err);
+        if (rc != LS_OK)
+            return rc;
+        if (claimed)
+            ls_log_info("registrations_claimed", "count=%zu instance=%s", claimed,
+                        g->instance_id);
+    }
+    rc = store_registrations_load(s, g->instance_id[0] ? g->instance_id : NULL, load_row, &l,
+                                  err);
     if (rc == LS_OK && l.rc != LS_OK)
         rc = ls_error_set(err, l.rc, "load registrations: out of memory");
     if (loaded_out)
@@ -931,12 +973,85 @@ enum ls_rc server_registration_load(struct server_registration *g, struct store 
     return rc;
 }
 
+void server_registration_set_observe(struct server_registration *g, struct server_observe *o)
+{
+    g->observe = o;
+}
+
+void server_registration_set_commands(struct server_registration *g, struct server_commands *c)
+{
+    g->commands = c;
+}
+
+struct server_registry *server_registration_registry(struct server_registration *g)
+{
+    return g->registry;
+}
+
+/*
+ * Invalidated keys (issue 7).  A PSK identity of the old table that the
+ * new one no longer has (revoked, expired) or binds to another key or
+ * endpoint ends the registration made with it: de-registered through the
+ * store worker with reason "revoked", and its DTLS session torn down after
+ * this loop turn, so the device's next datagram meets no session and its
+ * next handshake meets the new table, which refuses the identity.  The
+ * table swap and the cut happen in the same loop turn: no request is
+ * handled in between.
+ */
+struct cut {
+    struct server_registration *g;
+    const struct runtime_credcache *next;
+    size_t n;
+};
+
+static bool entry_kept(const struct runtime_credcache *t, const struct runtime_credcache_entry *e)
+{
+    const struct runtime_credcache_entry *f =
+        runtime_credcache_find(t, e->identity, e->identity_len);
+    return f && f->key_len == e->key_len && memcmp(f->key, e->key, e->key_len) == 0 &&
+           strcmp(f->endpoint, e->endpoint) == 0;
+}
+
+static void end_revoked(struct server_registration *g, struct server_reg *reg)
+{
+    struct ls_error err = { 0 };
+    if (store_worker_deregister(g->worker, reg->id, reg->endpoint, "revoked", expire_done,
+                                NULL, &err) != LS_OK)   /* cut anyway: security first */
+        ls_log_warn("revocation_not_stored", "endpoint=%s error=\"%s\"", reg->endpoint,
+                    err.msg);
+    ls_log_info("revoked", "endpoint=%s id=%s", reg->endpoint, reg->id);
+    if (reg->session && g->coap)
+        runtime_coap_disconnect_later(g->coap, reg->session);   /* takes its reference */
+    if (g->observe)
+        server_observe_forget(g->observe, reg->endpoint);
+    STAT_INC(g, deregistrations);
+    server_registry_remove(g->registry, reg);
+}
+
+static void cut_if_revoked(void *arg, const struct runtime_credcache_entry *e)
+{
+    struct cut *c = arg;
+    if (!e->key_len || entry_kept(c->next, e))
+        return;     /* a raw public key entry, or still valid */
+    struct server_reg *reg = server_registry_by_endpoint(c->g->registry, e->endpoint);
+    if (!reg || strcmp(reg->security, "psk") != 0 || strlen(reg->identity) != e->identity_len ||
+        memcmp(reg->identity, e->identity, e->identity_len) != 0)
+        return;     /* registered with another identity (a newer key), or not at all */
+    end_revoked(c->g, reg);
+    c->n++;
+}
+
 void server_registration_set_credentials(struct server_registration *g,
                                          struct runtime_credcache *table)
 {
+    struct cut c = { .g = g, .next = table };
+    runtime_credcache_each(g->creds, cut_if_revoked, &c);
     runtime_credcache_free(g->creds);
     g->creds = table;
-    ls_log_info("credentials_loaded", "scope=server psk=%zu", runtime_credcache_count(table));
+    if (c.n)
+        count_changed(g);
+    ls_log_info("credentials_loaded", "scope=server psk=%zu cut=%zu",
+                runtime_credcache_count(table), c.n);
 }
 
 bool server_registration_psk(void *arg, const uint8_t *identity, size_t identity_len,

@@ -12,6 +12,7 @@
  *   server_registration_attach           add the /rd resources to libcoap
  *   server_registration_load             fill the registry from Postgres
  *   server_registration_set_credentials  swap in a new PSK table
+ *   server_registration_set_observe      who forgets observations (OBS)
  *   server_registration_psk / _rpk       runtime_coap_psk_fn / _rpk_fn
  *   server_registration_session_gone     runtime_coap_session_fn
  *   server_registration_stats            counters for /metrics
@@ -39,6 +40,9 @@ struct server_registration_options {
     struct runtime_loop *loop;      /* borrowed; the CoAP loop */
     struct store_worker *worker;    /* borrowed; must outlive pending ops */
     const char *instance_id;        /* borrowed (copied) */
+    const char *coap_address;       /* borrowed (copied); --coap as configured, may be
+                                       NULL: an instance that recorded the same address
+                                       is this one restarted (its devices are claimed) */
 };
 
 struct server_registration *server_registration_new(const struct server_registration_options *o,
@@ -55,10 +59,29 @@ void server_registration_free(struct server_registration *g);
 enum ls_rc server_registration_attach(struct server_registration *g, struct runtime_coap *coap,
                                       struct ls_error *err) LS_MUST_CHECK;
 
-/* Loads every registration (single instance: see server/registry.h) and
- * arms their lifetimes; expired ones are de-registered soon after. */
+/* Claims the registrations no live instance holds (or that an instance
+ * with the same coap_address held: a restart; store/commands.h), loads
+ * those this instance holds and arms their lifetimes; expired ones are
+ * de-registered soon after.  Without an instance id: every registration. */
 enum ls_rc server_registration_load(struct server_registration *g, struct store *s,
                                     size_t *loaded_out, struct ls_error *err) LS_MUST_CHECK;
+
+struct server_observe;
+/* Tells o (borrowed, may be NULL) when a registration ends (de-register,
+ * expiry, replaced by a new Register): server_observe_forget.  Loop thread,
+ * before the loop runs. */
+void server_registration_set_observe(struct server_registration *g, struct server_observe *o);
+
+struct server_commands;
+/* Tells c (borrowed, may be NULL) after each committed Register and Update:
+ * server_commands_device_awake (queue mode).  Loop thread, before the loop
+ * runs.  Added in issue 5 (QUEUE). */
+void server_registration_set_commands(struct server_registration *g, struct server_commands *c);
+
+struct server_registry;
+/* The registry (borrowed; lives as long as g).  Loop thread.  Added in
+ * issue 5 for device operations, observe and commands (server.c wiring). */
+struct server_registry *server_registration_registry(struct server_registration *g);
 
 /* Replaces the PSK table (consumes table; the old one is freed).  Loop
  * thread, never inside a handshake. */

@@ -1,8 +1,11 @@
 /*
  * server/registry.c -- the registrations this instance holds (registry.h)
  *
- * Two chained hash tables over the same entries (by id, by endpoint), FNV-1a,
- * doubled when the load factor passes 1: O(1) lookups for 100 000 devices.
+ * Three chained hash tables over the same entries (by id, by endpoint, by
+ * address), FNV-1a, doubled when the load factor passes 1: O(1) lookups for
+ * 100 000 devices.  The address table finds NoSec devices, whose sessions
+ * are not held (observe notifications, Send); an entry's address changes
+ * only through server_registry_set_address, which re-links it.
  * Lifetime timers are embedded in the entries and kept by the runtime loop's
  * heap, O(log n) per (re)arm, so an Update costs no scan.
  *
@@ -11,6 +14,7 @@
 #include "server/registry.h"
 
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "runtime/coap.h"
@@ -25,7 +29,7 @@ struct server_registry {
     struct runtime_loop *loop;
     server_registry_expire_fn *expire;
     void *arg;
-    struct table by_id, by_ep;
+    struct table by_id, by_ep, by_addr;
     size_t count;
 };
 
@@ -46,34 +50,42 @@ static bool table_init(struct table *t, size_t n)
     return t->b != NULL;
 }
 
-static struct server_reg **next_of(struct server_reg *e, bool by_ep)
+enum key { KEY_ID, KEY_EP, KEY_ADDR };
+
+static struct server_reg **next_of(struct server_reg *e, enum key k)
 {
-    return by_ep ? &e->next_ep : &e->next_id;
+    return k == KEY_EP ? &e->next_ep : k == KEY_ADDR ? &e->next_addr : &e->next_id;
 }
 
-static uint64_t key_hash(const struct server_reg *e, bool by_ep)
+static const char *key_of(const struct server_reg *e, enum key k)
 {
-    return by_ep ? fnv1a(e->endpoint, strlen(e->endpoint)) : fnv1a(e->id, strlen(e->id));
+    return k == KEY_EP ? e->endpoint : k == KEY_ADDR ? e->address : e->id;
 }
 
-static void table_insert(struct table *t, struct server_reg *e, bool by_ep)
+static uint64_t key_hash(const struct server_reg *e, enum key k)
 {
-    size_t i = key_hash(e, by_ep) & (t->n - 1);
-    *next_of(e, by_ep) = t->b[i];
+    const char *key = key_of(e, k);
+    return fnv1a(key, strlen(key));
+}
+
+static void table_insert(struct table *t, struct server_reg *e, enum key k)
+{
+    size_t i = key_hash(e, k) & (t->n - 1);
+    *next_of(e, k) = t->b[i];
     t->b[i] = e;
 }
 
-static void table_unlink(struct table *t, struct server_reg *e, bool by_ep)
+static void table_unlink(struct table *t, struct server_reg *e, enum key k)
 {
-    struct server_reg **p = &t->b[key_hash(e, by_ep) & (t->n - 1)];
+    struct server_reg **p = &t->b[key_hash(e, k) & (t->n - 1)];
     while (*p && *p != e)
-        p = next_of(*p, by_ep);
+        p = next_of(*p, k);
     if (*p)
-        *p = *next_of(e, by_ep);
+        *p = *next_of(e, k);
 }
 
 /* Doubles t; on ENOMEM it stays (slower, still correct). */
-static void table_grow(struct table *t, bool by_ep)
+static void table_grow(struct table *t, enum key k)
 {
     struct table nt;
     if (!table_init(&nt, t->n * 2))
@@ -81,8 +93,8 @@ static void table_grow(struct table *t, bool by_ep)
     for (size_t i = 0; i < t->n; i++) {
         struct server_reg *e = t->b[i];
         while (e) {
-            struct server_reg *next = *next_of(e, by_ep);
-            table_insert(&nt, e, by_ep);
+            struct server_reg *next = *next_of(e, k);
+            table_insert(&nt, e, k);
             e = next;
         }
     }
@@ -95,9 +107,12 @@ struct server_registry *server_registry_new(struct runtime_loop *loop,
                                             struct ls_error *err)
 {
     struct server_registry *r = calloc(1, sizeof *r);
-    if (!r || !table_init(&r->by_id, 1024) || !table_init(&r->by_ep, 1024)) {
-        if (r)
+    if (!r || !table_init(&r->by_id, 1024) || !table_init(&r->by_ep, 1024) ||
+        !table_init(&r->by_addr, 1024)) {
+        if (r) {
             free(r->by_id.b);
+            free(r->by_ep.b);
+        }
         free(r);
         ls_error_set(err, LS_ENOMEM, "registry: out of memory");
         return NULL;
@@ -124,6 +139,7 @@ void server_registry_free(struct server_registry *r)
     }
     free(r->by_id.b);
     free(r->by_ep.b);
+    free(r->by_addr.b);
     free(r);
 }
 
@@ -193,11 +209,13 @@ enum ls_rc server_registry_add(struct server_registry *r, struct server_reg *e,
     e->owner = r;
     runtime_loop_timer_init(&e->timer, on_timer, e);
     if (r->count >= r->by_id.n) {
-        table_grow(&r->by_id, false);
-        table_grow(&r->by_ep, true);
+        table_grow(&r->by_id, KEY_ID);
+        table_grow(&r->by_ep, KEY_EP);
+        table_grow(&r->by_addr, KEY_ADDR);
     }
-    table_insert(&r->by_id, e, false);
-    table_insert(&r->by_ep, e, true);
+    table_insert(&r->by_id, e, KEY_ID);
+    table_insert(&r->by_ep, e, KEY_EP);
+    table_insert(&r->by_addr, e, KEY_ADDR);
     r->count++;
     return LS_OK;
 }
@@ -205,8 +223,9 @@ enum ls_rc server_registry_add(struct server_registry *r, struct server_reg *e,
 void server_registry_remove(struct server_registry *r, struct server_reg *e)
 {
     runtime_loop_timer_stop(r->loop, &e->timer);
-    table_unlink(&r->by_id, e, false);
-    table_unlink(&r->by_ep, e, true);
+    table_unlink(&r->by_id, e, KEY_ID);
+    table_unlink(&r->by_ep, e, KEY_EP);
+    table_unlink(&r->by_addr, e, KEY_ADDR);
     r->count--;
     server_registry_bind_session(r, e, NULL);
     server_reg_free(e);
@@ -231,6 +250,27 @@ struct server_reg *server_registry_by_endpoint(const struct server_registry *r,
         if (strcmp(e->endpoint, endpoint) == 0)
             return e;
     return NULL;
+}
+
+struct server_reg *server_registry_by_address(const struct server_registry *r,
+                                              const char *address)
+{
+    size_t n = strlen(address);
+    for (struct server_reg *e = r->by_addr.b[fnv1a(address, n) & (r->by_addr.n - 1)]; e;
+         e = e->next_addr)
+        if (strcmp(e->address, address) == 0)
+            return e;
+    return NULL;
+}
+
+void server_registry_set_address(struct server_registry *r, struct server_reg *e,
+                                 const char *address)
+{
+    if (strcmp(e->address, address) == 0)
+        return;
+    table_unlink(&r->by_addr, e, KEY_ADDR);
+    snprintf(e->address, sizeof e->address, "%s", address);
+    table_insert(&r->by_addr, e, KEY_ADDR);
 }
 
 struct server_reg *server_registry_by_session(const struct server_registry *r,

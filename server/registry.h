@@ -22,6 +22,7 @@
  *   server_registry_new / _free
  *   server_registry_add / _remove             insert or drop an entry
  *   server_registry_by_id / _by_endpoint      lookups
+ *   server_registry_by_address / _set_address NoSec devices, by source address
  *   server_registry_bind_session              hold the device's session
  *   server_registry_session_gone              libcoap says a session died
  *   server_registry_arm                       (re)start the lifetime timer
@@ -66,12 +67,14 @@ struct server_reg {
     int64_t expires_at_ms;                 /* wall clock; 0 = never */
     coap_session_t *session;               /* referenced, DTLS only (NoSec sessions are
                                               not held: registry.c); else NULL */
+    struct { uint16_t ct[8]; uint8_t n; } formats;  /* ct= of </> at Register (registrations.
+                                              formats): content formats announced, in order */
     uint8_t reg_token[8];                  /* token of the Register that made it: */
     size_t reg_token_len;                  /* a duplicate CON gets the same answer */
     /* private to registry.c */
     struct runtime_loop_timer timer;
     struct server_registry *owner;
-    struct server_reg *next_id, *next_ep;
+    struct server_reg *next_id, *next_ep, *next_addr;
 };
 
 /* Called on the loop thread when a registration's lifetime (plus grace)
@@ -102,6 +105,17 @@ struct server_reg *server_registry_by_id(const struct server_registry *r, const 
                                          size_t id_len);
 struct server_reg *server_registry_by_endpoint(const struct server_registry *r,
                                                const char *endpoint);
+
+/* The entry whose address (host:port as runtime_coap_session_addr writes
+ * it) is address, or NULL.  When two entries share one (a stale one and a
+ * newer device at the same NAT mapping), the one added or moved last. */
+struct server_reg *server_registry_by_address(const struct server_registry *r,
+                                              const char *address);
+
+/* Changes reg's address (an entry of r), keeping the address table in step:
+ * never write reg->address of an added entry directly. */
+void server_registry_set_address(struct server_registry *r, struct server_reg *reg,
+                                 const char *address);
 
 /* A zeroed entry with owned strings copied (NULL becomes ""); NULL on
  * ENOMEM.  Free with server_reg_free unless handed to server_registry_add. */

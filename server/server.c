@@ -20,7 +20,13 @@
 #include "runtime/log.h"
 #include "runtime/loop.h"
 #include "runtime/metrics.h"
+#include "lwm2m/model.h"
+#include "server/commands.h"
+#include "server/devops.h"
+#include "server/dispatch.h"
+#include "server/observe.h"
 #include "server/registration.h"
+#include "server/send.h"
 #include "store/credentials.h"
 #include "store/instances.h"
 #include "store/registrations.h"
@@ -35,6 +41,13 @@ struct server {
     struct server_registration *reg;
     struct runtime_coap *coap;
     struct store_credentials_watch *watch;
+    /* Issue 5 (device operations, observe, Send, queue mode): */
+    struct lwm2m_model *model;              /* built-ins + --models */
+    struct server_observe *observe;
+    struct server_send *send;
+    struct server_devops *devops;
+    struct server_commands *commands;
+    struct server_dispatch *dispatch;
 };
 
 static enum ls_rc key_from_config(const struct runtime_config *cfg, struct store_secret_key *k,
@@ -54,14 +67,101 @@ static void on_table(void *arg, struct runtime_credcache *table)
     server_registration_set_credentials(arg, table);
 }
 
+/* Issue 7: 'issued' credentials never used within this time are revoked
+ * (a rotation that failed half-way leaves the old keys in force and the
+ * new ones expire).  Checked every EXPIRE_EVERY ticks. */
+#define ISSUED_TTL_S (24 * 3600)
+#define EXPIRE_EVERY 6
+
+static void expire_issued(struct store *s)
+{
+    static unsigned ticks;   /* the watcher thread only */
+    struct ls_error err = { 0 };
+    int64_t n = 0;
+    if (ticks++ % EXPIRE_EVERY != 0)
+        return;
+    if (store_credentials_expire(s, ISSUED_TTL_S, &n, &err) != LS_OK && err.code != LS_ETRANSIENT)
+        ls_log_warn("credentials_expiry_failed", "error=\"%s\"", err.msg);
+    else if (n)
+        ls_log_info("credentials_expired", "count=%lld", (long long)n);
+}
+
 /* Watcher thread: keep server_instances.last_heartbeat fresh. */
 static void on_tick(void *arg, struct store *s)
 {
     struct server *srv = arg;
     struct ls_error err = { 0 };
+    expire_issued(s);
     if (store_instances_heartbeat(s, srv->instance_id, "server", &err) != LS_OK &&
         err.code != LS_ETRANSIENT)
         ls_log_warn("heartbeat_failed", "instance=%s error=\"%s\"", srv->instance_id, err.msg);
+}
+
+/* The object model every codec types values with: the built-in core
+ * objects plus --models DIR. */
+static enum ls_rc load_model(struct server *srv, const struct runtime_config *cfg,
+                             struct ls_error *err)
+{
+    srv->model = lwm2m_model_new(err);
+    if (!srv->model)
+        return LS_ENOMEM;
+    if (cfg->models_dir && lwm2m_model_load_dir(srv->model, cfg->models_dir, err) != LS_OK) {
+        ls_error_prefix(err, "--models");
+        return err ? err->code : LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+/* Queue mode: a device that talked (notification, Send) is awake. */
+static void on_activity(void *arg, struct server_reg *reg)
+{
+    server_commands_device_awake(arg, reg);
+}
+
+/* Observe and Send, before the endpoints open (their handlers need them). */
+static enum ls_rc start_observe(struct server *srv, struct runtime_loop *loop,
+                                struct store *store, struct ls_error *err)
+{
+    struct server_registry *r = server_registration_registry(srv->reg);
+    srv->observe = server_observe_new(loop, srv->worker, r, err);
+    if (!srv->observe)
+        return err ? err->code : LS_ENOMEM;
+    server_observe_set_model(srv->observe, srv->model);
+    server_registration_set_observe(srv->reg, srv->observe);
+    srv->send = server_send_new(loop, srv->worker, r, err);
+    if (!srv->send)
+        return err ? err->code : LS_ENOMEM;
+    server_send_set_model(srv->send, srv->model);
+    return server_observe_load(srv->observe, store, err);
+}
+
+/* Device operations, commands and the HTTP dispatch, once CoAP is open. */
+static enum ls_rc start_devops(struct server *srv, const struct runtime_config *cfg,
+                               struct runtime_loop *loop, struct ls_error *err)
+{
+    struct server_registry *r = server_registration_registry(srv->reg);
+    server_observe_set_coap(srv->observe, srv->coap);
+    if (server_send_attach(srv->send, srv->coap, err) != LS_OK)
+        return err ? err->code : LS_EIO;
+    srv->devops = server_devops_new(srv->coap, loop, srv->model, srv->observe, err);
+    if (!srv->devops)
+        return err ? err->code : LS_ENOMEM;
+    server_devops_set_registry(srv->devops, r);
+    srv->commands = server_commands_start(cfg->db, loop, srv->instance_id, r, srv->devops, err);
+    if (!srv->commands) {
+        ls_error_prefix(err, "commands");
+        return err ? err->code : LS_EIO;
+    }
+    server_registration_set_commands(srv->reg, srv->commands);
+    server_observe_set_activity(srv->observe, on_activity, srv->commands);
+    server_send_set_activity(srv->send, on_activity, srv->commands);
+    srv->dispatch = server_dispatch_new(loop, r, srv->devops, srv->commands, err);
+    return srv->dispatch ? LS_OK : LS_ENOMEM;
+}
+
+struct server_dispatch *server_dispatcher(const struct server *srv)
+{
+    return srv->dispatch;
 }
 
 static enum ls_rc load_state(struct server *srv, struct store *store, struct ls_error *err)
@@ -153,11 +253,13 @@ struct server *server_start(const struct runtime_config *cfg, struct runtime_loo
     }
     struct server_registration_options ro = {
         .loop = loop, .worker = srv->worker, .instance_id = srv->instance_id,
+        .coap_address = cfg->coap.text,
     };
     srv->reg = server_registration_new(&ro, err);
-    if (!srv->reg || load_state(srv, store, err) != LS_OK ||
-        open_coap(srv, cfg, loop, err) != LS_OK || register_instance(srv, store, err) != LS_OK ||
-        start_watch(srv, cfg, loop, err) != LS_OK)
+    if (!srv->reg || load_model(srv, cfg, err) != LS_OK || load_state(srv, store, err) != LS_OK ||
+        start_observe(srv, loop, store, err) != LS_OK || open_coap(srv, cfg, loop, err) != LS_OK ||
+        start_devops(srv, cfg, loop, err) != LS_OK ||
+        register_instance(srv, store, err) != LS_OK || start_watch(srv, cfg, loop, err) != LS_OK)
         goto fail;
     return srv;
 fail:
@@ -169,10 +271,19 @@ void server_stop(struct server *srv)
 {
     if (!srv)
         return;
+    /* HTTP calls not yet run, queued or in flight get 503 (the hook was
+     * cleared first: main.c); completions the stopped loop will never run
+     * are dropped with it, so nothing calls back into what is freed here. */
+    server_dispatch_free(srv->dispatch);
+    server_commands_stop(srv->commands);
+    server_devops_free(srv->devops);
     store_worker_stop(srv->worker);
     store_credentials_watch_stop(srv->watch);
+    server_send_free(srv->send);
     server_registration_free(srv->reg);
+    server_observe_free(srv->observe);
     runtime_coap_free(srv->coap);
+    lwm2m_model_free(srv->model);
     explicit_bzero(&srv->key, sizeof srv->key);
     free(srv);
 }

@@ -48,4 +48,10 @@ void server_stats(const struct server *s, struct server_registration_stats *out)
  * reads atomics only. */
 void server_write_metrics(const struct server *s, FILE *out);
 
+/* --- Added in issue 5 (device operations). ---
+ * The dispatcher whose server_dispatch_submit main() hands to
+ * web_http_devices (borrowed; lives until server_stop). */
+struct server_dispatch;
+struct server_dispatch *server_dispatcher(const struct server *s);
+
 #endif /* LODESTAR_SERVER_SERVER_H */

@@ -1,0 +1,303 @@
+/*
+ * server/send.c -- the LwM2M Send operation (send.h)
+ *
+ * Same durability scheme as server/registration.c: the handler validates,
+ * queues the telemetry on the store worker and parks the request with
+ * coap_register_async (libcoap ACKs the CON at once and re-ACKs its
+ * retransmissions without calling us); the commit's completion triggers the
+ * async, libcoap calls the handler again with the request's copy, and that
+ * call answers 2.04 (or 5.03) as a separate response.  The answered async
+ * entry is freed from a loop post, outside libcoap's handler.
+ *
+ * Tokens.  Wakaama sends Send with a zero-length token (captures:
+ * wakaama-1.1/47).  libcoap keys async state by (session, token), so a
+ * second zero-token Send of one device while the first waits for its
+ * commit (a few ms) is ACKed by libcoap and dropped; the device then sees
+ * no separate response and retries, as for a lost answer.  Devices send
+ * one at a time in practice (Wakaama waits for the answer).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "server/send.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwm2m/data.h"
+#include "lwm2m/format.h"
+#include "runtime/coap.h"
+#include "runtime/log.h"
+#include "runtime/loop.h"
+#include "server/ingest.h"
+#include "server/registry.h"
+
+struct op {
+    struct server_send *owner;
+    struct op *prev, *next;          /* owner->ops */
+    coap_session_t *session;         /* referenced */
+    uint8_t token[8];
+    size_t token_len;
+    bool done;                       /* the commit's completion arrived */
+    coap_pdu_code_t code;            /* the answer, once done */
+};
+
+struct server_send {
+    struct runtime_loop *loop;
+    struct runtime_coap *coap;
+    struct store_worker *worker;
+    struct server_registry *registry;
+    const struct lwm2m_model *model;
+    server_send_activity_fn *activity;
+    void *activity_arg;
+    struct op *ops;
+    uint64_t stored, refused;        /* atomics */
+};
+
+static struct op *op_new(struct server_send *g, coap_session_t *s, const coap_pdu_t *req)
+{
+    struct op *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    o->owner = g;
+    o->token_len = tok.length <= sizeof o->token ? tok.length : sizeof o->token;
+    memcpy(o->token, tok.s, o->token_len);
+    o->session = coap_session_reference(s);
+    o->next = g->ops;
+    if (g->ops)
+        g->ops->prev = o;
+    g->ops = o;
+    return o;
+}
+
+static void op_free(struct op *o)
+{
+    struct server_send *g = o->owner;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        g->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    coap_session_release(o->session);
+    free(o);
+}
+
+static coap_async_t *op_async(const struct op *o)
+{
+    coap_bin_const_t tok = { o->token_len, o->token };
+    return coap_find_async(o->session, tok);
+}
+
+static void refuse(struct server_send *g, coap_pdu_t *resp, coap_pdu_code_t code,
+                   const char *why)
+{
+    coap_pdu_set_code(resp, code);
+    __atomic_add_fetch(&g->refused, 1, __ATOMIC_RELAXED);
+    ls_log_info("send_refused", "code=%d.%02d reason=\"%s\"", code >> 5, code & 0x1f, why);
+}
+
+/* Store worker completion, on the loop thread. */
+static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
+{
+    struct op *o = arg;
+    o->done = true;
+    o->code = rc == LS_OK ? COAP_RESPONSE_CODE_CHANGED : runtime_coap_code(rc);
+    if (rc != LS_OK)
+        ls_log_warn("send_not_stored", "error=\"%s\"", err ? err->msg : ls_rc_name(rc));
+    coap_async_t *a = op_async(o);
+    if (!a) {          /* the session went away with its async state */
+        op_free(o);
+        return;
+    }
+    coap_async_trigger(a);
+    runtime_coap_kick(o->owner->coap);
+}
+
+/* A loop post: frees an answered async entry outside libcoap's handler. */
+struct answered {
+    coap_session_t *session;         /* referenced */
+    uint8_t token[8];
+    size_t token_len;
+};
+
+static void free_answered(struct runtime_loop *loop, void *arg)
+{
+    (void)loop;
+    struct answered *a = arg;
+    coap_bin_const_t tok = { a->token_len, a->token };
+    coap_async_t *as = coap_find_async(a->session, tok);
+    if (as && !coap_async_get_app_data(as))
+        coap_free_async(a->session, as);
+    coap_session_release(a->session);
+    free(a);
+}
+
+static void later_free(struct server_send *g, const struct op *o)
+{
+    struct answered *a = calloc(1, sizeof *a);
+    if (!a)
+        return;     /* freed with the session at worst */
+    a->session = coap_session_reference(o->session);
+    memcpy(a->token, o->token, o->token_len);
+    a->token_len = o->token_len;
+    if (runtime_loop_post(g->loop, free_answered, a, NULL) != LS_OK) {
+        coap_session_release(a->session);
+        free(a);
+    }
+}
+
+/* The handler's second call, for a parked request.  true when it was one. */
+static bool answer_async(struct server_send *g, coap_session_t *s, const coap_pdu_t *req,
+                         coap_pdu_t *resp)
+{
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    coap_async_t *a = coap_find_async(s, tok);
+    if (!a)
+        return false;
+    struct op *o = coap_async_get_app_data(a);
+    if (!o || !o->done)
+        return true;
+    coap_pdu_set_code(resp, o->code);
+    if (o->code == COAP_RESPONSE_CODE_CHANGED)
+        __atomic_add_fetch(&g->stored, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&g->refused, 1, __ATOMIC_RELAXED);
+    coap_async_set_app_data(a, NULL);
+    later_free(g, o);
+    op_free(o);
+    return true;
+}
+
+static bool supported(unsigned format)
+{
+    return format == LWM2M_FORMAT_SENML_JSON || format == LWM2M_FORMAT_SENML_CBOR ||
+           format == LWM2M_FORMAT_LWM2M_CBOR;
+}
+
+/* Decodes the payload.  LS_OK with at least one value, or LS_EINVAL. */
+static enum ls_rc decode(struct server_send *g, const coap_pdu_t *req, struct lwm2m_data *d,
+                         struct ls_error *err)
+{
+    size_t len = 0;
+    const uint8_t *data = NULL;
+    unsigned format = server_ingest_format(req, 0xffffffffu);
+    if (format == 0xffffffffu)
+        return ls_error_set(err, LS_EINVAL, "send without Content-Format");
+    if (!supported(format))
+        return ls_error_set(err, LS_EINVAL, "send in content format %u: only 110, 112, 11544",
+                            format);
+    coap_get_data(req, &len, &data);
+    struct lwm2m_path root = lwm2m_path_root();
+    enum ls_rc rc = lwm2m_format_decode(format, data, len, &root, g->model, d, err);
+    if (rc == LS_OK && d->count == 0)
+        rc = ls_error_set(err, LS_EINVAL, "send without values");
+    return rc == LS_OK ? LS_OK : (err && err->code != LS_ENOMEM ? LS_EINVAL : rc);
+}
+
+static void do_send(struct server_send *g, coap_session_t *s, const coap_pdu_t *req,
+                    coap_pdu_t *resp)
+{
+    struct ls_error err = { 0 };
+    struct lwm2m_data d;
+
+    if (answer_async(g, s, req, resp))
+        return;
+    struct server_reg *reg = server_ingest_sender(g->registry, s, NULL);
+    if (!reg) {
+        refuse(g, resp, COAP_RESPONSE_CODE_NOT_FOUND, "sender is not registered");
+        return;
+    }
+    lwm2m_data_init(&d);
+    if (decode(g, req, &d, &err) != LS_OK) {
+        refuse(g, resp, runtime_coap_code(err.code), err.msg);
+        lwm2m_data_free(&d);
+        return;
+    }
+    if (g->activity)
+        g->activity(g->activity_arg, reg);
+    struct op *o = op_new(g, s, req);
+    enum ls_rc rc = o ? server_ingest_store(g->worker, reg->endpoint, "send", "send", "", &d,
+                                            on_committed, o, &err)
+                      : ls_error_set(&err, LS_ENOMEM, "out of memory");
+    lwm2m_data_free(&d);
+    if (rc != LS_OK) {
+        refuse(g, resp, runtime_coap_code(rc), err.msg);
+        if (o)
+            op_free(o);
+        return;
+    }
+    coap_async_t *a = coap_register_async(o->session, req, 0);
+    if (a)
+        coap_async_set_app_data(a, o);
+    /* Without an async the commit still completes and frees o; the
+     * device's retransmission stores the values again (at-least-once). */
+}
+
+static void hnd_send(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
+                     const coap_string_t *query, coap_pdu_t *resp)
+{
+    (void)query;
+    struct server_send *g = coap_resource_get_userdata(res);
+    do_send(g, s, req, resp);
+    runtime_coap_answered(g->coap, s, resp);
+}
+
+struct server_send *server_send_new(struct runtime_loop *loop, struct store_worker *w,
+                                    struct server_registry *r, struct ls_error *err)
+{
+    struct server_send *g = calloc(1, sizeof *g);
+    if (!g) {
+        ls_error_set(err, LS_ENOMEM, "send: out of memory");
+        return NULL;
+    }
+    g->loop = loop;
+    g->worker = w;
+    g->registry = r;
+    return g;
+}
+
+void server_send_free(struct server_send *g)
+{
+    if (!g)
+        return;
+    while (g->ops) {
+        struct op *o = g->ops;
+        coap_async_t *a = op_async(o);
+        if (a)
+            coap_free_async(o->session, a);
+        op_free(o);
+    }
+    free(g);
+}
+
+enum ls_rc server_send_attach(struct server_send *g, struct runtime_coap *coap,
+                              struct ls_error *err)
+{
+    coap_resource_t *dp = coap_resource_init(coap_make_str_const("dp"), 0);
+    if (!dp)
+        return ls_error_set(err, LS_ENOMEM, "send: cannot create the dp resource");
+    g->coap = coap;
+    coap_resource_set_userdata(dp, g);
+    coap_register_request_handler(dp, COAP_REQUEST_POST, hnd_send);
+    coap_add_resource(runtime_coap_context(coap), dp);
+    return LS_OK;
+}
+
+void server_send_set_model(struct server_send *g, const struct lwm2m_model *model)
+{
+    g->model = model;
+}
+
+void server_send_set_activity(struct server_send *g, server_send_activity_fn *fn, void *arg)
+{
+    g->activity = fn;
+    g->activity_arg = arg;
+}
+
+void server_send_stats(const struct server_send *g, uint64_t *stored, uint64_t *refused)
+{
+    *stored = __atomic_load_n(&g->stored, __ATOMIC_RELAXED);
+    *refused = __atomic_load_n(&g->refused, __ATOMIC_RELAXED);
+}
