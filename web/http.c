@@ -33,7 +33,9 @@ struct web_counters web_counters;
 
 struct route {
     const char *method;
-    const char *path;               /* exact, or a prefix ending in "/{}" */
+    const char *path;               /* literal segments, "{}" (one segment, anywhere;
+                                       the first is req->param) and a final "*" (the
+                                       non-empty rest, req->tail: a catch-all) */
     enum store_tokens_role role;    /* NONE: no token needed */
     web_handler_fn *fn;
 };
@@ -41,17 +43,60 @@ struct route {
 static const struct route routes[] = {
     { "GET", "/healthz", STORE_TOKENS_NONE, web_health_get },
     { "GET", "/metrics", STORE_TOKENS_NONE, web_metrics_get },
+    { "GET", "/api/whoami", STORE_TOKENS_VIEWER, web_whoami_get },
     { "GET", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_list },
     { "POST", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_create },
     { "DELETE", "/api/tokens/{}", STORE_TOKENS_ADMIN, web_tokens_delete },
     { "GET", "/api/devices", STORE_TOKENS_VIEWER, web_devices_list },
     { "GET", "/api/devices/{}", STORE_TOKENS_VIEWER, web_devices_get },
+    { "GET", "/api/devices/{}/telemetry", STORE_TOKENS_VIEWER, web_telemetry_get },
+    { "GET", "/api/devices/{}/commands", STORE_TOKENS_VIEWER, web_commands_list },
     { "GET", "/api/events", STORE_TOKENS_VIEWER, web_events_get },
     { "GET", "/api/models", STORE_TOKENS_VIEWER, web_models_list },
     { "GET", "/api/models/{}", STORE_TOKENS_VIEWER, web_models_get },
+    /* Device operations (issue 5): the catch-alls take the LwM2M path; a
+     * literal route under /api/devices/{}/ always wins over them.  Non-GET
+     * operations need operator, checked in web/devops.c. */
+    { "POST", "/api/devices/{}/composite", STORE_TOKENS_OPERATOR, web_devops_composite },
+    { "GET", "/api/devices/{}/*", STORE_TOKENS_VIEWER, web_devops_handle },
+    { "PUT", "/api/devices/{}/*", STORE_TOKENS_VIEWER, web_devops_handle },
+    { "PATCH", "/api/devices/{}/*", STORE_TOKENS_VIEWER, web_devops_handle },
+    { "POST", "/api/devices/{}/*", STORE_TOKENS_VIEWER, web_devops_handle },
+    { "DELETE", "/api/devices/{}/*", STORE_TOKENS_VIEWER, web_devops_handle },
+    { "GET", "/api/audit", STORE_TOKENS_ADMIN, web_audit_list },
+    { "GET", "/api/commands/{}", STORE_TOKENS_VIEWER, web_commands_get },
+    /* ":import" is its own literal route: the {} below only matches after
+     * "configs/", so "configs:import" can never be taken for a name. */
+    { "GET", "/api/bootstrap/configs", STORE_TOKENS_ADMIN, web_bootstrap_list },
+    { "POST", "/api/bootstrap/configs:import", STORE_TOKENS_ADMIN, web_bootstrap_import },
+    { "GET", "/api/bootstrap/configs/{}", STORE_TOKENS_ADMIN, web_bootstrap_get },
+    { "PUT", "/api/bootstrap/configs/{}", STORE_TOKENS_ADMIN, web_bootstrap_put },
+    { "DELETE", "/api/bootstrap/configs/{}", STORE_TOKENS_ADMIN, web_bootstrap_delete },
+    { "GET", "/api/devices/{}/bootstrap-sessions", STORE_TOKENS_VIEWER, web_bootstrap_sessions },
+    { "POST", "/api/devices/{}/credentials/revoke", STORE_TOKENS_ADMIN, web_credentials_revoke },
+    { "POST", "/api/credentials/revoke", STORE_TOKENS_ADMIN, web_credentials_revoke_fleet },
+    { "POST", "/api/factory/batches", STORE_TOKENS_ADMIN, web_factory_create },
+    { "GET", "/api/factory/batches/{}", STORE_TOKENS_ADMIN, web_factory_export },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* A bulk import carries thousands of devices in one request (about 110
+ * bytes per CSV row with its own key): it may exceed body_max. */
+#define IMPORT_BODY_MAX ((size_t)32 << 20)  /* bytes */
+
+/* A device write carries values as JSON: a 1 MB firmware image (/5/0/0) is
+ * 1.4 MB of base64.  Issue 5. */
+#define DEVICE_BODY_MAX ((size_t)4 << 20)  /* bytes */
+
+static size_t body_limit(const struct web_http *w, const char *path)
+{
+    if (strcmp(path, "/api/bootstrap/configs:import") == 0 && w->body_max < IMPORT_BODY_MAX)
+        return IMPORT_BODY_MAX;
+    if (strncmp(path, "/api/devices/", 13) == 0 && w->body_max < DEVICE_BODY_MAX)
+        return DEVICE_BODY_MAX;
+    return w->body_max;
+}
 
 enum MHD_Result web_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
 {
@@ -133,22 +178,61 @@ enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct 
     }
 }
 
-/* Does path match the route's path?  For a "/{}" route, *rest gets the
- * segment after the prefix. */
-static bool path_matches(const char *pattern, const char *path, const char **rest)
+/* What a route's pattern captured from a path. */
+struct match {
+    const char *param;              /* first "{}" segment, in the path; NULL if none */
+    size_t param_len;
+    const char *tail;               /* what "*" took; NULL if none */
+};
+
+static bool is_catch_all(const struct route *rt)
 {
-    size_t n = strlen(pattern);
-    *rest = NULL;
-    if (n >= 3 && strcmp(pattern + n - 3, "/{}") == 0) {
-        if (strncmp(path, pattern, n - 2) != 0)
+    size_t n = strlen(rt->path);
+    return n && rt->path[n - 1] == '*';
+}
+
+/* Does path match the route's pattern?  "{}" takes one non-empty segment,
+ * a final "*" the non-empty rest. */
+static bool path_matches(const char *pattern, const char *path, struct match *m)
+{
+    const char *p = pattern, *s = path;
+    memset(m, 0, sizeof *m);
+    while (*p) {
+        if (p[0] == '*' && p[1] == '\0') {
+            if (!*s)
+                return false;
+            m->tail = s;
+            return true;
+        }
+        if (p[0] == '{' && p[1] == '}') {
+            size_t n = strcspn(s, "/");
+            if (n == 0)
+                return false;
+            if (!m->param) {
+                m->param = s;
+                m->param_len = n;
+            }
+            s += n;
+            p += 2;
+            continue;
+        }
+        if (*p != *s)
             return false;
-        const char *seg = path + n - 2;
-        if (!*seg || strchr(seg, '/'))
-            return false;
-        *rest = seg;
-        return true;
+        p++;
+        s++;
     }
-    return strcmp(pattern, path) == 0;
+    return *s == '\0';
+}
+
+/* Does the path match any route that is not a catch-all?  Then those
+ * routes alone decide (405 rather than a catch-all). */
+static bool literal_known(const char *path)
+{
+    struct match m;
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (!is_catch_all(&routes[i]) && path_matches(routes[i].path, path, &m))
+            return true;
+    return false;
 }
 
 /* 405 with the Allow header listing the methods the path has. */
@@ -156,9 +240,10 @@ static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *conn,
                                                 const struct web_request *req, bool is_static)
 {
     char allow[96] = "", msg[160];
-    const char *rest;
+    struct match m;
+    bool literal = literal_known(req->path);
     for (size_t i = 0; i < N_ROUTES && !is_static; i++) {
-        if (!path_matches(routes[i].path, req->path, &rest))
+        if (is_catch_all(&routes[i]) == literal || !path_matches(routes[i].path, req->path, &m))
             continue;
         size_t n = strlen(allow);
         snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", routes[i].method,
@@ -176,14 +261,15 @@ static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *conn,
 
 static enum MHD_Result run_route(struct web_http *w, struct MHD_Connection *conn,
                                  struct web_request *req, const struct route *rt,
-                                 const char *rest)
+                                 const struct match *m)
 {
-    if (rest) {
-        size_t len = strlen(rest);
+    req->tail = m->tail;
+    if (m->param) {
+        size_t len = m->param_len;
         req->param = malloc(len + 1);
         if (!req->param)
             return MHD_NO;
-        if (!web_url_decode(rest, len, req->param, len + 1, &req->param_len))
+        if (!web_url_decode(m->param, len, req->param, len + 1, &req->param_len))
             return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                    "the path segment is not valid percent-encoded UTF-8");
     }
@@ -205,17 +291,19 @@ static enum MHD_Result route(struct web_http *w, struct MHD_Connection *conn,
 {
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     bool path_known = false;
-    const char *rest;
+    struct match m;
 
     if (req->too_large)
         return web_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                               "request body exceeds %zu bytes", w->body_max);
+                               "request body exceeds %zu bytes", body_limit(w, req->path));
+    /* Literal routes first; the catch-alls only when none knows the path. */
+    bool literal = literal_known(req->path);
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!path_matches(routes[i].path, req->path, &rest))
+        if (is_catch_all(&routes[i]) == literal || !path_matches(routes[i].path, req->path, &m))
             continue;
         path_known = true;
         if (strcmp(routes[i].method, method) == 0)
-            return run_route(w, conn, req, &routes[i], rest);
+            return run_route(w, conn, req, &routes[i], &m);
     }
     if (path_known)
         return reply_method_not_allowed(conn, req, false);
@@ -231,7 +319,7 @@ static void take_chunk(struct web_http *w, struct web_request *req, const char *
 {
     if (req->too_large)
         return;
-    if (n > w->body_max - req->body_len) {
+    if (n > body_limit(w, req->path) - req->body_len) {
         req->too_large = true;
         free(req->body);
         req->body = NULL;
@@ -262,7 +350,7 @@ static enum MHD_Result begin(struct web_http *w, struct MHD_Connection *conn, co
     *state = req;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > w->body_max) {
+    if (cl && strtoull(cl, NULL, 10) > body_limit(w, url)) {
         req->too_large = true;
         req->replied = true;
         return route(w, conn, req);
@@ -285,9 +373,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     /* An early answer (413 on Content-Length) is already queued; MHD may
-     * still call us for the body it chose to read: say nothing twice. */
+     * still call us for the body it chose to read: say nothing twice.  A
+     * suspended handler is called back here once resumed. */
     if (req->replied)
-        return MHD_YES;
+        return req->on_resume ? req->on_resume(w, conn, req) : MHD_YES;
     req->replied = true;
     return route(w, conn, req);
 }
@@ -298,6 +387,8 @@ static void on_done(void *cls, void *state)
     if (req) {
         free(req->body);
         free(req->param);
+        if (req->resume_free)
+            req->resume_free(req->resume_arg);
     }
     free(req);
 }
@@ -335,13 +426,29 @@ static bool ensure_admin(struct web_http *w, const char *secret, struct ls_error
 static void free_web(struct web_http *w)
 {
     web_events_stop(w->events);
+    store_audit_writer_free(w->audit);
     web_auth_free(w->auth);
     store_close(w->store);
     lwm2m_model_free(w->owned_model);
     free(w->static_root);
     pthread_mutex_destroy(&w->store_lock);
     pthread_mutex_destroy(&w->metrics_lock);
+    pthread_mutex_destroy(&w->devices_lock);
+    explicit_bzero(&w->master_key, sizeof w->master_key);
     free(w);
+}
+
+/* The master key for factory batches (issue 7), as store/secret.h wants it. */
+static bool setup_master_key(struct web_http *w, const uint8_t *raw, struct ls_error *err)
+{
+    char hex[2 * STORE_SECRET_KEY_LEN + 1];
+    if (!raw)
+        return true;
+    for (size_t i = 0; i < STORE_SECRET_KEY_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    w->has_master_key = store_secret_key_from_hex(hex, &w->master_key, err) == LS_OK;
+    explicit_bzero(hex, sizeof hex);
+    return w->has_master_key;
 }
 
 struct web_http *web_http_start(const struct web_http_options *opts, struct ls_error *err)
@@ -356,12 +463,13 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
     w->metrics_arg = opts->metrics_arg;
     pthread_mutex_init(&w->store_lock, NULL);
     pthread_mutex_init(&w->metrics_lock, NULL);
+    pthread_mutex_init(&w->devices_lock, NULL);
     w->auth = web_auth_new();
     if (!w->auth) {
         ls_error_set(err, LS_ENOMEM, "cannot allocate the token cache");
         goto fail;
     }
-    if (!setup_model(w, opts, err))
+    if (!setup_model(w, opts, err) || !setup_master_key(w, opts->master_key, err))
         goto fail;
     if (opts->static_dir) {
         /* A missing directory serves 404s; the dashboard is optional. */
@@ -371,6 +479,9 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
     }
     w->store = store_open(opts->conninfo, err);
     if (!w->store)
+        goto fail;
+    w->audit = store_audit_writer_start(opts->conninfo, 0, err);
+    if (!w->audit)
         goto fail;
     /* Best effort: a database that is away now is reconnected by later
      * pings; /healthz says so meanwhile. */
@@ -416,6 +527,8 @@ void web_http_stop(struct web_http *w)
     /* Streams first: a suspended SSE connection would hold the drain for
      * its whole timeout, and MHD refuses to stop with one suspended. */
     web_events_close_streams(w->events);
+    /* Audit entries first too: their writer resumes parked connections. */
+    store_audit_writer_stop(w->audit);
     runtime_httpd_stop(w->httpd, 5000);
     free_web(w);
 }

@@ -28,6 +28,7 @@
 #define LODESTAR_WEB_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "runtime/addr.h"
 #include "runtime/err.h"
 #include "runtime/metrics.h"
@@ -52,6 +53,10 @@ struct web_http_options {
     runtime_metrics_fn *metrics_fn;     /* more /metrics lines; may be NULL (see
                                          * also web_http_metrics) */
     void *metrics_arg;                  /* passed to metrics_fn, on an HTTP thread */
+    /* Added for issue 7 (factory batches): the master key, 32 bytes,
+     * borrowed (copied at start, wiped at stop); NULL = factory batches
+     * answer 503. */
+    const uint8_t *master_key;
 };
 
 /*
@@ -74,6 +79,31 @@ char *web_http_bound(const struct web_http *w, char *buf);
  * Added for issue 4.
  */
 void web_http_metrics(struct web_http *w, runtime_metrics_fn *fn, void *arg);
+
+/* --- Added for issue 5 (device operations; contract section 2). ---
+ *
+ * The hook through which web/devops.c hands a device operation to the
+ * CoAP side.  submit runs on an HTTP thread, copies what it keeps and never
+ * blocks; done is called exactly once, from any thread (possibly inside
+ * submit), with json borrowed for the call: the HTTP body, a result
+ * (section 1) or {"error":{...}}.  web/devops.c suspends the MHD connection
+ * around it.  Without a hook set, device operations answer 503. */
+#include <stdint.h>
+typedef void web_device_done_fn(void *ctx, unsigned http_status, const char *json);
+struct web_device_call {
+    const char *endpoint;        /* decoded */
+    const char *command_json;    /* contract section 1 */
+    int64_t timeout_ms;          /* ?timeout= seconds * 1000; default 5000 */
+    int64_t actor_token_id;      /* the API token's id */
+    const char *actor;           /* the token's name */
+};
+typedef void web_device_submit_fn(void *arg, const struct web_device_call *call,
+                                  web_device_done_fn *done, void *ctx);
+
+/* Sets (or, with submit NULL, clears) the hook.  Takes the lock submit
+ * runs under: once a clear returns, submit is not running and will not
+ * run, so arg may be freed (calls already submitted still get their done). */
+void web_http_devices(struct web_http *w, web_device_submit_fn *submit, void *arg);
 
 /* Stops accepting, lets requests in progress finish (up to 5 s), stops the
  * threads, closes the store, frees.  NULL is a no-op. */

@@ -24,6 +24,8 @@
 #include "runtime/err.h"
 #include "runtime/httpd.h"
 #include "store/store.h"
+#include "store/audit.h"
+#include "store/secret.h"
 #include "store/tokens.h"
 #include "web/http.h"
 
@@ -51,6 +53,14 @@ struct web_http {
     pthread_mutex_t metrics_lock;   /* guards metrics_fn/arg and their calls */
     runtime_metrics_fn *metrics_fn;
     void *metrics_arg;
+    /* Added for issue 5: the device operation hook (web_http_devices). */
+    pthread_mutex_t devices_lock;   /* guards devices_fn/arg and their calls */
+    web_device_submit_fn *devices_fn;
+    void *devices_arg;
+    struct store_audit_writer *audit;  /* device operations' audit entries (CORE2) */
+    /* Added for issue 7: the master key (web_http_options.master_key). */
+    bool has_master_key;
+    struct store_secret_key master_key;    /* secret; wiped at stop */
 };
 
 /* Process-wide: a process runs one web layer, and the reply helpers that
@@ -68,6 +78,15 @@ struct web_request {
     char *param;                    /* the route's decoded {param}; NULL when none */
     size_t param_len;               /* bytes */
     struct store_token token;       /* the caller, once auth passed */
+    /* Added for issue 5 (device operations): */
+    const char *tail;               /* a catch-all route's rest of the path, after the
+                                       prefix's '/'; borrowed, still percent-encoded */
+    enum MHD_Result (*on_resume)(struct web_http *w, struct MHD_Connection *conn,
+                                 struct web_request *req); /* a suspended handler's
+                                       second half: MHD calls the access handler again
+                                       after MHD_resume_connection */
+    void *resume_arg;               /* the handler's state while suspended */
+    void (*resume_free)(void *arg); /* frees resume_arg when the request completes */
 };
 
 typedef enum MHD_Result web_handler_fn(struct web_http *w, struct MHD_Connection *conn,
@@ -132,6 +151,9 @@ bool web_auth_check(struct web_http *w, struct MHD_Connection *conn, struct web_
 /* --- handlers --- */
 enum MHD_Result web_health_get(struct web_http *w, struct MHD_Connection *conn,
                                struct web_request *req);
+/* web/whoami.c: the calling token's name and role (viewer; the dashboard) */
+enum MHD_Result web_whoami_get(struct web_http *w, struct MHD_Connection *conn,
+                               struct web_request *req);
 enum MHD_Result web_tokens_list(struct web_http *w, struct MHD_Connection *conn,
                                 struct web_request *req);
 enum MHD_Result web_tokens_create(struct web_http *w, struct MHD_Connection *conn,
@@ -152,6 +174,73 @@ enum MHD_Result web_static_get(struct web_http *w, struct MHD_Connection *conn,
                                struct web_request *req);
 enum MHD_Result web_events_get(struct web_http *w, struct MHD_Connection *conn,
                                struct web_request *req);
+/* web/telemetry.c: a device's notifications and Send data (viewer) */
+enum MHD_Result web_telemetry_get(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+/* RFC 3339 or epoch milliseconds -> us since the epoch.  Pure, fuzzed. */
+bool web_telemetry_parse_time(const char *s, int64_t *us_out);
+/* web/commands.c: queued and routed commands (viewer) */
+enum MHD_Result web_commands_get(struct web_http *w, struct MHD_Connection *conn,
+                                 struct web_request *req);
+enum MHD_Result web_commands_list(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+/* web/bootstrap.c: bootstrap configurations (admin), a device's sessions */
+enum MHD_Result web_bootstrap_list(struct web_http *w, struct MHD_Connection *conn,
+                                   struct web_request *req);
+enum MHD_Result web_bootstrap_get(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_bootstrap_put(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_bootstrap_delete(struct web_http *w, struct MHD_Connection *conn,
+                                     struct web_request *req);
+enum MHD_Result web_bootstrap_import(struct web_http *w, struct MHD_Connection *conn,
+                                     struct web_request *req);
+enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection *conn,
+                                       struct web_request *req);
+
+/*
+ * web_bootstrap_csv_items -- an import CSV (RFC 4180, header line, columns
+ * in docs/bootstrap.md) as the JSON import list.  Pure, fuzzed.
+ * lines_out  Caller frees: the line each item starts on (items' order).
+ * Returns the list (caller decrefs), or NULL with msg ("line N: ...").
+ */
+json_t *web_bootstrap_csv_items(const char *text, size_t len, size_t **lines_out, char *msg,
+                                size_t cap);
+
+/* --- web/devops.c: device operations (issue 5) --- */
+enum MHD_Result web_devops_handle(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_devops_composite(struct web_http *w, struct MHD_Connection *conn,
+                                     struct web_request *req);
+enum MHD_Result web_audit_list(struct web_http *w, struct MHD_Connection *conn,
+                               struct web_request *req);
+
+/* What follows the LwM2M path in a device operation URL. */
+enum web_devops_suffix { WEB_DEVOPS_PLAIN, WEB_DEVOPS_DISCOVER, WEB_DEVOPS_ATTRIBUTES,
+                         WEB_DEVOPS_OBSERVE };
+struct lwm2m_path;
+/* Pure, unit-tested: "3/0/1/observe" -> path /3/0/1 + WEB_DEVOPS_OBSERVE;
+ * false with msg ("path: ...") for anything else than 1..4 decimal ids and
+ * an optional known suffix. */
+bool web_devops_parse_target(const char *tail, struct lwm2m_path *path,
+                             enum web_devops_suffix *suffix, char *msg, size_t cap);
+enum web_devops_suffix web_devops_suffix_of(const char *seg, size_t len);
+/* The command op for a method on a target; NULL when there is none. */
+const char *web_devops_op_for(const char *method, enum web_devops_suffix suffix,
+                              unsigned depth);
+
+/* --- issue 7: web/factory.c (admin) and web/credentials.c (admin) --- */
+enum MHD_Result web_factory_create(struct web_http *w, struct MHD_Connection *conn,
+                                   struct web_request *req);
+enum MHD_Result web_factory_export(struct web_http *w, struct MHD_Connection *conn,
+                                   struct web_request *req);
+enum MHD_Result web_credentials_revoke(struct web_http *w, struct MHD_Connection *conn,
+                                       struct web_request *req);
+enum MHD_Result web_credentials_revoke_fleet(struct web_http *w, struct MHD_Connection *conn,
+                                             struct web_request *req);
+/* CSV field quoting (RFC 4180): appends s to out (cap bytes incl. NUL);
+ * false when it does not fit.  Pure. */
+bool web_factory_csv_field(const char *s, char *out, size_t cap);
 
 /* --- web/static.c: pure helper (unit-tested) --- */
 
