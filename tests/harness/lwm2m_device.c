@@ -1,14 +1,20 @@
 /*
- * tests/harness/lwm2m_device.c -- libcoap LwM2M test device and raw replay
- * (lwm2m_device.h)
+ * tests/harness/lwm2m_device.c -- libcoap LwM2M test device: session,
+ * blocking requests, device thread, sleep, failure injection, Send, and
+ * raw replay (lwm2m_device.h)
  *
  * Each device owns its own libcoap context, so tests can run several
  * devices at once from one thread; the response handler finds its device
- * through the context's app data and matches the answer by token.
+ * through the context's app data and matches the answer by token.  The
+ * object tree is lwm2m_device_tree.c, the DM handlers lwm2m_device_dm.c,
+ * the bootstrap role lwm2m_device_bootstrap.c.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "lwm2m_device.h"
+#include "lwm2m_device_int.h"
+
+#include "lwm2m/api_json.h"
+#include "lwm2m/link.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,21 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-struct harness_device {
-    coap_context_t *ctx;
-    coap_session_t *session;
-    uint8_t token[8];              /* of the request in flight */
-    size_t token_len;
-    bool answered;
-    int code;
-    char location[128];
-    bool dtls_failed;
-    char psk_identity[256];
-    uint8_t psk_key[64];
-    char rpk_pem[8192];            /* libcoap keeps pointers into it */
-};
 
-static int64_t now_ms(void)
+int64_t dev_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -69,9 +62,14 @@ static bool parse_addr(const char *text, coap_address_t *a)
     return inet_pton(AF_INET, host, &a->addr.sin.sin_addr) == 1;
 }
 
-static int code_number(coap_pdu_code_t c)
+int dev_code_number(coap_pdu_code_t c)
 {
     return (int)(c >> 5) * 100 + (int)(c & 0x1f);
+}
+
+coap_pdu_code_t dev_code_pdu(int code)
+{
+    return (coap_pdu_code_t)COAP_RESPONSE_CODE(code);
 }
 
 static void join_location(const coap_pdu_t *pdu, char *out, size_t cap)
@@ -100,9 +98,22 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
     coap_bin_const_t tok = coap_pdu_get_token(recv);
     if (!d || tok.length != d->token_len || memcmp(tok.s, d->token, tok.length) != 0)
         return COAP_RESPONSE_OK;
-    d->code = code_number(coap_pdu_get_code(recv));
+    d->code = dev_code_number(coap_pdu_get_code(recv));
     join_location(recv, d->location, sizeof d->location);
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    free(d->answer_body);
+    d->answer_body = NULL;
+    d->answer_len = 0;
+    if (coap_get_data_large(recv, &len, &data, &off, &total) && len) {
+        d->answer_body = malloc(len);
+        if (d->answer_body) {
+            memcpy(d->answer_body, data, len);
+            d->answer_len = len;
+        }
+    }
     d->answered = true;
+    pthread_cond_broadcast(&d->cv);
     return COAP_RESPONSE_OK;
 }
 
@@ -120,18 +131,6 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
     if (d && (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED))
         d->dtls_failed = true;
     return 0;
-}
-
-/* GET /3/0: a fixed text answer, enough for "can the server read me". */
-static void hnd_get_device(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
-                           const coap_string_t *q, coap_pdu_t *resp)
-{
-    static const char body[] = "lodestar-test-device";
-    uint8_t buf[4];
-    coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
-    coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
-                    coap_encode_var_safe(buf, sizeof buf, COAP_MEDIATYPE_TEXT_PLAIN), buf);
-    coap_add_data(resp, sizeof body - 1, (const uint8_t *)body);
 }
 
 static coap_session_t *open_session(struct harness_device *d,
@@ -187,12 +186,18 @@ static coap_session_t *open_session(struct harness_device *d,
     snprintf(d->psk_identity, sizeof d->psk_identity, "%s", o->psk_identity);
     size_t kl = o->psk_key_len < sizeof d->psk_key ? o->psk_key_len : sizeof d->psk_key;
     memcpy(d->psk_key, o->psk_key, kl);
+    d->psk_key_len = kl;
     c.version = COAP_DTLS_CPSK_SETUP_VERSION;
     c.psk_info.identity.s = (const uint8_t *)d->psk_identity;
     c.psk_info.identity.length = strlen(d->psk_identity);
     c.psk_info.key.s = d->psk_key;
     c.psk_info.key.length = kl;
     return coap_new_client_session_psk2(d->ctx, lp, dst, COAP_PROTO_DTLS, &c);
+}
+
+static bool version_valid(const char *v)
+{
+    return v && (!strcmp(v, "1.0") || !strcmp(v, "1.1") || !strcmp(v, "1.2"));
 }
 
 struct harness_device *harness_device_new(const struct harness_device_options *o)
@@ -202,11 +207,23 @@ struct harness_device *harness_device_new(const struct harness_device_options *o
         fprintf(stderr, "harness_device_new: bad server address %s\n", o->server);
         return NULL;
     }
+    if (o->version && !version_valid(o->version)) {
+        fprintf(stderr, "harness_device_new: bad version %s\n", o->version);
+        return NULL;
+    }
     struct harness_device *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->sock_fd = -1;
+    d->last_format = -1;
+    snprintf(d->version, sizeof d->version, "%s", o->version ? o->version : "1.1");
+    snprintf(d->server, sizeof d->server, "%s", o->server);
     coap_startup();
     coap_set_log_level(LOG_EMERG);
+    if (!dev_tree_init(d, o))
+        goto fail;
     d->ctx = coap_new_context(NULL);
     if (!d->ctx)
         goto fail;
@@ -215,9 +232,8 @@ struct harness_device *harness_device_new(const struct harness_device_options *o
     coap_register_response_handler(d->ctx, on_response);
     coap_register_nack_handler(d->ctx, on_nack);
     coap_register_event_handler(d->ctx, on_event);
-    coap_resource_t *r = coap_resource_init(coap_make_str_const("3/0"), 0);
-    coap_register_request_handler(r, COAP_REQUEST_GET, hnd_get_device);
-    coap_add_resource(d->ctx, r);
+    if (!dev_dm_init(d))
+        goto fail;
     d->session = open_session(d, o, &dst);
     if (!d->session) {
         fprintf(stderr, "harness_device_new: no session to %s (port %u busy?)\n", o->server,
@@ -231,6 +247,10 @@ struct harness_device *harness_device_new(const struct harness_device_options *o
 fail:
     if (d->ctx)
         coap_free_context(d->ctx);
+    dev_tree_free(&d->tree);
+    lwm2m_model_free(d->model);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
     free(d);
     return NULL;
 }
@@ -239,20 +259,25 @@ void harness_device_free(struct harness_device *d)
 {
     if (!d)
         return;
+    harness_device_stop_thread(d);
     coap_session_release(d->session);
     coap_free_context(d->ctx);
+    dev_tree_free(&d->tree);
+    lwm2m_model_free(d->model);
+    free(d->attrs);
+    free(d->execs);
+    free(d->counts);
+    free(d->answer_body);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
     free(d);
 }
 
-void harness_device_crash(struct harness_device *d)
+/* The UDP socket bound to the session's local port, or -1. */
+static int session_fd(struct harness_device *d, int from)
 {
-    if (!d)
-        return;
-    /* Find the session's socket and swap an unconnected, unbound socket in
-     * under the same number: whatever libcoap sends while freeing (a DTLS
-     * close_notify) then fails, and the port is released. */
     uint16_t port = harness_device_local_port(d);
-    for (int fd = 3; fd < 4096 && port; fd++) {
+    for (int fd = from; fd < 4096 && port; fd++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         int type = 0;
@@ -262,8 +287,25 @@ void harness_device_crash(struct harness_device *d)
             continue;
         uint16_t p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                               : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        if (p != port)
-            continue;
+        if (p == port)
+            return fd;
+    }
+    return -1;
+}
+
+void harness_device_crash(struct harness_device *d)
+{
+    if (!d)
+        return;
+    harness_device_stop_thread(d);
+    /* Find the session's socket and swap an unconnected, unbound socket in
+     * under the same number: whatever libcoap sends while freeing (a DTLS
+     * close_notify) then fails, and the port is released. */
+    for (int fd = session_fd(d, 3); fd >= 0; fd = session_fd(d, fd + 1)) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+            break;
         int dummy = socket(ss.ss_family, SOCK_DGRAM, 0);
         if (dummy >= 0) {
             dup2(dummy, fd);
@@ -285,18 +327,115 @@ static bool add_path(coap_pdu_t *pdu, const char *path)
     return true;
 }
 
-static void wait_answer(struct harness_device *d, int64_t timeout_ms)
+/* Asleep: waits up to wait_ms for datagrams (mu released meanwhile), then
+ * reads and drops them, unless the device woke in between (the datagram
+ * is then libcoap's). */
+static void drain_socket_locked(struct harness_device *d, int wait_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    while (!d->answered && now_ms() < deadline) {
-        int64_t left = deadline - now_ms();
-        coap_io_process(d->ctx, (unsigned)(left < 50 ? (left > 0 ? left : 1) : 50));
+    if (d->sock_fd < 0)
+        d->sock_fd = session_fd(d, 3);
+    int fd = d->sock_fd;
+    if (fd < 0)
+        return;
+    pthread_mutex_unlock(&d->mu);
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n = poll(&p, 1, wait_ms);
+    pthread_mutex_lock(&d->mu);
+    if (n <= 0 || !d->asleep)
+        return;
+    uint8_t buf[2048];
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+}
+
+/* One turn of the loop with mu held: at most wait_ms in coap_io_process. */
+static void turn_locked(struct harness_device *d, unsigned wait_ms)
+{
+    if (d->asleep) {
+        drain_socket_locked(d, (int)wait_ms);
+        return;
+    }
+    dev_dm_sync_resources(d);
+    dev_dm_periodic_locked(d);
+    coap_io_process(d->ctx, wait_ms ? wait_ms : COAP_IO_NO_WAIT);
+}
+
+void dev_wait_locked(struct harness_device *d, const bool *flag, int64_t deadline_ms)
+{
+    while (!*flag && dev_now_ms() < deadline_ms) {
+        int64_t left = deadline_ms - dev_now_ms();
+        if (d->thread_running) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (left < 50 ? left : 50) * 1000000;
+            ts.tv_sec += ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        } else {
+            turn_locked(d, (unsigned)(left < 20 ? (left > 0 ? left : 1) : 20));
+        }
     }
 }
 
-int harness_device_request(struct harness_device *d, coap_pdu_code_t method, const char *path,
-                           const char *const query[], const char *payload, int cf,
-                           int64_t timeout_ms, char *location, size_t cap)
+static void *thread_main(void *arg)
+{
+    struct harness_device *d = arg;
+    int fd = coap_context_get_coap_fd(d->ctx);
+    while (!d->thread_stop) {
+        if (fd >= 0 && !d->asleep) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            poll(&p, 1, 10);
+        }
+        pthread_mutex_lock(&d->mu);
+        turn_locked(d, d->asleep ? 10 : 0);
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
+    return NULL;
+}
+
+bool harness_device_start_thread(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    bool ok = d->thread_running;
+    if (!ok) {
+        d->thread_stop = false;
+        ok = pthread_create(&d->thread, NULL, thread_main, d) == 0;
+        d->thread_running = ok;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return ok;
+}
+
+void harness_device_stop_thread(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    bool running = d->thread_running;
+    d->thread_stop = true;
+    pthread_mutex_unlock(&d->mu);
+    if (!running)
+        return;
+    pthread_join(d->thread, NULL);
+    pthread_mutex_lock(&d->mu);
+    d->thread_running = false;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void release_buf(coap_session_t *s, void *p)
+{
+    (void)s;
+    free(p);
+}
+
+static void add_uint_option(coap_pdu_t *pdu, uint16_t number, unsigned v)
+{
+    uint8_t buf[4];
+    coap_add_option(pdu, number, coap_encode_var_safe(buf, sizeof buf, v), buf);
+}
+
+int dev_request_locked(struct harness_device *d, coap_pdu_code_t method, const char *path,
+                       const char *const query[], const uint8_t *payload, size_t len, int cf,
+                       int accept, int64_t timeout_ms)
 {
     coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, method, d->session);
     if (!pdu)
@@ -304,25 +443,52 @@ int harness_device_request(struct harness_device *d, coap_pdu_code_t method, con
     coap_session_new_token(d->session, &d->token_len, d->token);
     coap_add_token(pdu, d->token_len, d->token);
     add_path(pdu, path);
-    if (cf >= 0) {
-        uint8_t buf[4];
-        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                        coap_encode_var_safe(buf, sizeof buf, (unsigned)cf), buf);
-    }
+    if (cf >= 0)
+        add_uint_option(pdu, COAP_OPTION_CONTENT_FORMAT, (unsigned)cf);
     for (size_t i = 0; query && query[i]; i++)
         coap_add_option(pdu, COAP_OPTION_URI_QUERY, strlen(query[i]),
                         (const uint8_t *)query[i]);
-    if (payload)
-        coap_add_data(pdu, strlen(payload), (const uint8_t *)payload);
+    if (accept >= 0)
+        add_uint_option(pdu, COAP_OPTION_ACCEPT, (unsigned)accept);
     d->answered = false;
     d->code = -1;
     d->location[0] = '\0';
+    free(d->answer_body);
+    d->answer_body = NULL;
+    d->answer_len = 0;
+    if (payload && len > 1024) {
+        /* Block1 by libcoap; the buffer must outlive the transfer. */
+        uint8_t *copy = malloc(len);
+        if (!copy) {
+            coap_delete_pdu(pdu);
+            return -1;
+        }
+        memcpy(copy, payload, len);
+        if (!coap_add_data_large_request(d->session, pdu, len, copy,
+                                         release_buf, copy)) {
+            coap_delete_pdu(pdu);
+            return -1;
+        }
+    } else if (payload) {
+        coap_add_data(pdu, len, payload);
+    }
     if (coap_send(d->session, pdu) == COAP_INVALID_MID)
         return -1;
-    wait_answer(d, timeout_ms);
+    dev_wait_locked(d, &d->answered, dev_now_ms() + timeout_ms);
+    return d->answered ? d->code : -1;
+}
+
+int harness_device_request(struct harness_device *d, coap_pdu_code_t method, const char *path,
+                           const char *const query[], const char *payload, int cf,
+                           int64_t timeout_ms, char *location, size_t cap)
+{
+    pthread_mutex_lock(&d->mu);
+    int code = dev_request_locked(d, method, path, query, (const uint8_t *)payload,
+                                  payload ? strlen(payload) : 0, cf, -1, timeout_ms);
     if (location && cap)
         snprintf(location, cap, "%s", d->location);
-    return d->answered ? d->code : -1;
+    pthread_mutex_unlock(&d->mu);
+    return code;
 }
 
 int harness_device_register(struct harness_device *d, const char *const query[],
@@ -351,17 +517,21 @@ int harness_device_deregister(struct harness_device *d, const char *location,
 int harness_device_wait(struct harness_device *d, int64_t timeout_ms, char *location,
                         size_t cap)
 {
-    wait_answer(d, timeout_ms);
+    pthread_mutex_lock(&d->mu);
+    dev_wait_locked(d, &d->answered, dev_now_ms() + timeout_ms);
     if (location && cap)
         snprintf(location, cap, "%s", d->location);
-    return d->answered ? d->code : -1;
+    int code = d->answered ? d->code : -1;
+    pthread_mutex_unlock(&d->mu);
+    return code;
 }
 
 void harness_device_run(struct harness_device *d, int64_t ms)
 {
-    int64_t deadline = now_ms() + ms;
-    while (now_ms() < deadline)
-        coap_io_process(d->ctx, 20);
+    static const bool never = false;
+    pthread_mutex_lock(&d->mu);
+    dev_wait_locked(d, &never, dev_now_ms() + ms);
+    pthread_mutex_unlock(&d->mu);
 }
 
 bool harness_device_dtls_failed(const struct harness_device *d)
@@ -381,6 +551,214 @@ uint16_t harness_device_local_port(const struct harness_device *d)
 coap_context_t *harness_device_context(struct harness_device *d)
 {
     return d->ctx;
+}
+
+const char *harness_device_version(const struct harness_device *d)
+{
+    return d->version;
+}
+
+/* ---- registration helpers ---- */
+
+int harness_device_register_lwm2m(struct harness_device *d, const char *endpoint,
+                                  int64_t lifetime_s, const char *binding, bool queue,
+                                  const char *const extra_query[], int64_t timeout_ms,
+                                  char *location, size_t cap)
+{
+    char ep[300], lt[32], ver[16], b[32];
+    const char *q[40];
+    size_t n = 0;
+    bool v10 = !strcmp(d->version, "1.0");
+    snprintf(ep, sizeof ep, "ep=%s", endpoint);
+    snprintf(lt, sizeof lt, "lt=%lld", (long long)lifetime_s);
+    snprintf(ver, sizeof ver, "lwm2m=%s", d->version);
+    snprintf(b, sizeof b, "b=%s%s", binding ? binding : "U", queue && v10 ? "Q" : "");
+    q[n++] = ep;
+    q[n++] = lt;
+    q[n++] = ver;
+    q[n++] = b;
+    if (queue && !v10)
+        q[n++] = "Q";
+    for (size_t i = 0; extra_query && extra_query[i] && n < 39; i++)
+        q[n++] = extra_query[i];
+    q[n] = NULL;
+    char links[2048];
+    harness_device_links(d, links, sizeof links);
+    return harness_device_register(d, q, links, timeout_ms, location, cap);
+}
+
+/* ---- sleep ---- */
+
+void harness_device_sleep(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->sock_fd < 0)
+        d->sock_fd = session_fd(d, 3);
+    d->asleep = true;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void harness_device_wake(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->asleep = false;
+    pthread_mutex_unlock(&d->mu);
+}
+
+bool harness_device_asleep(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    bool a = d->asleep;
+    pthread_mutex_unlock(&d->mu);
+    return a;
+}
+
+/* ---- failure injection ---- */
+
+void harness_device_fail_next(struct harness_device *d, coap_pdu_code_t method,
+                              const char *path, int code)
+{
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < DEV_MAX_FAILS; i++) {
+        struct dev_fail *f = &d->fails[i];
+        if (f->used)
+            continue;
+        f->used = true;
+        f->method = method;
+        f->code = code;
+        struct lwm2m_path p;
+        if (path && dev_path_parse(path, &p))
+            lwm2m_path_format(&p, f->path);
+        else
+            f->path[0] = '\0';
+        break;
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void count_request(struct harness_device *d, coap_pdu_code_t method, const char *path)
+{
+    for (size_t i = 0; i < d->ncounts; i++)
+        if (d->counts[i].method == method && !strcmp(d->counts[i].path, path)) {
+            d->counts[i].count++;
+            return;
+        }
+    struct dev_count *c = realloc(d->counts, (d->ncounts + 1) * sizeof *c);
+    if (!c)
+        return;
+    d->counts = c;
+    c[d->ncounts].method = method;
+    snprintf(c[d->ncounts].path, sizeof c[d->ncounts].path, "%s", path);
+    c[d->ncounts].count = 1;
+    d->ncounts++;
+}
+
+bool dev_check_fail(struct harness_device *d, coap_pdu_code_t method, const char *path,
+                    int *code)
+{
+    count_request(d, method, path);
+    for (size_t i = 0; i < DEV_MAX_FAILS; i++) {
+        struct dev_fail *f = &d->fails[i];
+        if (!f->used || (f->method && f->method != method) ||
+            (f->path[0] && strcmp(f->path, path) != 0))
+            continue;
+        f->used = false;
+        *code = f->code;
+        return true;
+    }
+    return false;
+}
+
+unsigned harness_device_request_count(struct harness_device *d, coap_pdu_code_t method,
+                                      const char *path)
+{
+    char want[LWM2M_PATH_STR_MAX] = "";
+    struct lwm2m_path p;
+    if (path && dev_path_parse(path, &p))
+        lwm2m_path_format(&p, want);
+    unsigned n = 0;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->ncounts; i++)
+        if ((!method || d->counts[i].method == method) &&
+            (!path || !strcmp(d->counts[i].path, want)))
+            n += d->counts[i].count;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+unsigned harness_device_notify_count(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    unsigned n = d->notify_count;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+int harness_device_last_format(struct harness_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    int f = d->last_format;
+    pthread_mutex_unlock(&d->mu);
+    return f;
+}
+
+/* ---- Send ---- */
+
+static int send_data_locked(struct harness_device *d, unsigned format,
+                            const struct lwm2m_data *data, int64_t timeout_ms)
+{
+    if (!format)
+        format = LWM2M_FORMAT_SENML_CBOR;
+    struct lwm2m_buf buf = { 0 };
+    struct lwm2m_path root = lwm2m_path_root();
+    if (!dev_dm_encode(d, format, data, &root, &buf)) {
+        lwm2m_buf_free(&buf);
+        return -1;
+    }
+    int code = dev_request_locked(d, COAP_REQUEST_CODE_POST, "dp", NULL, buf.data, buf.len,
+                                  (int)format, -1, timeout_ms);
+    lwm2m_buf_free(&buf);
+    return code;
+}
+
+int harness_device_send(struct harness_device *d, unsigned format, const char *const paths[],
+                        int64_t timeout_ms)
+{
+    struct lwm2m_data data;
+    lwm2m_data_init(&data);
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; paths && paths[i]; i++) {
+        struct lwm2m_path p;
+        if (!dev_path_parse(paths[i], &p) || !dev_tree_collect(&d->tree, &p, &data, false)) {
+            fprintf(stderr, "harness_device_send: bad path %s\n", paths[i]);
+            pthread_mutex_unlock(&d->mu);
+            lwm2m_data_free(&data);
+            return -1;
+        }
+    }
+    int code = send_data_locked(d, format, &data, timeout_ms);
+    pthread_mutex_unlock(&d->mu);
+    lwm2m_data_free(&data);
+    return code;
+}
+
+int harness_device_send_values(struct harness_device *d, unsigned format,
+                               const char *values_json, int64_t timeout_ms)
+{
+    struct lwm2m_data data;
+    struct ls_error err = { 0 };
+    pthread_mutex_lock(&d->mu);
+    if (lwm2m_api_json_decode(values_json, strlen(values_json), d->model, &data, &err) !=
+        LS_OK) {
+        fprintf(stderr, "harness_device_send_values: %s\n", err.msg);
+        pthread_mutex_unlock(&d->mu);
+        lwm2m_data_free(&data);
+        return -1;
+    }
+    int code = send_data_locked(d, format, &data, timeout_ms);
+    pthread_mutex_unlock(&d->mu);
+    lwm2m_data_free(&data);
+    return code;
 }
 
 /* ---- raw datagrams ---- */
@@ -469,11 +847,11 @@ int harness_raw_exchange(int fd, const char *server, const uint8_t *dgram, size_
         fd = own = socket(dst.addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || sendto(fd, dgram, len, 0, &dst.addr.sa, dst.size) != (ssize_t)len)
         goto out;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = dev_now_ms() + timeout_ms;
     uint8_t buf[2048];
-    while (answer->code < 0 && now_ms() < deadline) {
+    while (answer->code < 0 && dev_now_ms() < deadline) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+        if (poll(&p, 1, (int)(deadline - dev_now_ms())) <= 0)
             continue;
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         struct raw_msg m;

@@ -722,7 +722,9 @@ START_TEST(test_api_errors_and_limits)
     ck_assert_str_eq(allow, "GET, HEAD, POST");
     harness_http_response_free(&r);
     assert_error(call_json(&s, "GET", "/api/nothing", s.admin, NULL, 404), "not_found");
-    assert_error(call_json(&s, "GET", "/api/devices/a/b", s.admin, NULL, 404), "not_found");
+    /* Since issue 5 /api/devices/{ep}/{path} is a device operation: a
+     * segment that is not an LwM2M id is a bad path, not an unknown route. */
+    assert_error(call_json(&s, "GET", "/api/devices/a/b", s.admin, NULL, 400), "bad_request");
     assert_error(call_json(&s, "GET", "/api/devices/", s.admin, NULL, 404), "not_found");
     stop(&s);
 }
