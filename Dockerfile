@@ -4,6 +4,18 @@
 # Debian 12's -dev packages; the runtime stage carries only the shared
 # libraries and runs as an unprivileged user.  Pick the daemon with the
 # command: `lodestar-server` (default) or `lodestar-bootstrap`.
+
+# The dashboard's front-end libraries (static/package.json, pinned by its
+# lock), copied into static/vendor/ by the same script run.sh uses.
+FROM debian:12 AS ui
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY static ./static
+COPY scripts/lib/ui.sh ./scripts/lib/ui.sh
+RUN bash -c '. scripts/lib/ui.sh && ui_vendor_install /src /tmp/npm-static'
+
 FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential meson ninja-build \
@@ -23,7 +35,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home lodestar
 COPY --from=build /out/ /
-COPY static /usr/share/lodestar/static
+COPY --from=ui /src/static /usr/share/lodestar/static
 ENV LODESTAR_STATIC=/usr/share/lodestar/static \
     LODESTAR_HTTP=0.0.0.0:8080
 USER lodestar

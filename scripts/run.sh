@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
+. scripts/lib/ui.sh
 
 state="$root/.lodestar"
 http=${LODESTAR_HTTP:-127.0.0.1:8080}
@@ -59,6 +60,13 @@ if [ ! -f build/build.ninja ]; then
 fi
 meson compile -C build >"$buildlog" 2>&1 || { tail -30 "$buildlog"; rm -f "$buildlog"; exit 1; }
 rm -f "$buildlog"
+
+# The dashboard's libraries (static/package.json) into static/vendor/.  The
+# API works without them, so a failure (say, no registry in reach) is told
+# and the daemons start anyway.
+if ! { ui_deps_install && ui_vendor_install "$root" "$root/.lodestar/npm-static"; }; then
+    echo "run.sh: WARNING: static/vendor/ is not installed: the dashboard will not load" >&2
+fi
 
 mkdir -p "$state/log"
 chmod 755 "$state"

@@ -6,8 +6,9 @@
 # Installs what is missing, builds with ASan+UBSan in build-test/, starts a
 # throwaway PostgreSQL cluster in a temporary directory on a free loopback
 # port (never the machine's default cluster), runs every meson test (unit,
-# db, integration), runs each libFuzzer target briefly when clang is there,
-# validates docker-compose.yml, tears everything down even on failure, and
+# db, integration, e2e: the dashboard in headless chromium), runs each
+# libFuzzer target briefly when clang is there, validates
+# docker-compose.yml, tears everything down even on failure, and
 # prints `N passed, N failed`.  Exit status is non-zero on any failure.
 #
 # Environment: LODESTAR_FUZZ_SECONDS (default 20; 0 skips fuzzing).
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
+. scripts/lib/ui.sh
 
 fuzz_seconds=${LODESTAR_FUZZ_SECONDS:-20}
 build=build-test
@@ -67,6 +69,24 @@ if command -v npm >/dev/null && command -v node >/dev/null; then
     fi
 else
     echo "npm or node not found: the npm_client test will be skipped"
+fi
+
+# The dashboard's libraries (static/vendor/) and the e2e driver
+# (tests/e2e/node_modules, playwright-core): without them the e2e suite
+# would only skip, so a failed install counts as a failure.
+echo "== dashboard libraries (static/) and e2e driver (tests/e2e)"
+if command -v npm >/dev/null && command -v node >/dev/null; then
+    ui_vendor_install "$root" "$root/$build/npm-static" >"$work/ui.log" 2>&1 ||
+        { tail -20 "$work/ui.log"; record "npm ci (static)" 1; }
+    if ! cmp -s tests/e2e/package-lock.json tests/e2e/node_modules/.lodestar-lock; then
+        if (cd tests/e2e && npm ci --no-audit --no-fund) >"$work/npm-e2e.log" 2>&1; then
+            cp tests/e2e/package-lock.json tests/e2e/node_modules/.lodestar-lock
+        else
+            tail -20 "$work/npm-e2e.log"; record "npm ci (tests/e2e)" 1
+        fi
+    fi
+else
+    echo "npm or node not found: the e2e suite will be skipped"
 fi
 
 echo "== throwaway PostgreSQL"

@@ -1,163 +1,139 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// static/app.js -- the first dashboard page: sign in with an API token,
-// list devices, follow /api/events live.
+// static/app.js -- the dashboard's entry: sign-in, the shell (navigation by
+// role, live status, sign-out) and the hash router.
 //
-// The token lives in sessionStorage (gone with the tab; no cookie, so no
-// CSRF surface).  The event stream is read with fetch() and a streamed
-// body rather than EventSource: EventSource cannot send an Authorization
-// header, and the alternative -- the token in the URL -- would leak it into
-// proxy logs and browser history.  fetch() sends the header like every
-// other call; this file parses the text/event-stream format itself and
-// reconnects with Last-Event-ID, as EventSource would.
+// Sign-in checks the token with GET /api/whoami, which also gives the
+// role: a viewer never sees the admin pages or a write button (the API
+// refuses them anyway).  Routes: #/devices, #/devices/<endpoint>,
+// #/bootstrap, #/factory, #/audit, #/tokens, #/events.
 
-const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = 'lodestar.token';
-const PAGE = 100;
+import { render } from './vendor/preact.module.js';
+import { api, token, onUnauthorized, eventStream } from './api.js';
+import { html, useState, useEffect, Session, can, ErrorBox } from './ui.js';
+import { Devices } from './pages/devices.js';
+import { Device } from './pages/device.js';
+import { Bootstrap } from './pages/bootstrap.js';
+import { Audit } from './pages/audit.js';
+import { Tokens } from './pages/tokens.js';
+import { EventLog } from './pages/events.js';
+import { Factory } from './pages/factory.js';
 
-let token = sessionStorage.getItem(TOKEN_KEY);
-let next = null;                 // paging cursor of /api/devices
-let lastEventId = null;
-let stream = null;               // AbortController of the event stream
-const rows = new Map();          // endpoint -> <tr>
+const LOG_MAX = 500;   // events kept for the live event log
 
-function setStatus(text) { $('status').textContent = text; }
-
-async function api(path, options = {}) {
-  const res = await fetch(path, {
-    ...options,
-    headers: { ...(options.headers || {}), Authorization: `Bearer ${token}` },
-  });
-  if (res.status === 401) { signOut('The token was refused.'); throw new Error('unauthorized'); }
-  if (!res.ok) {
-    const body = await res.json().catch(() => ({}));
-    throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
-  }
-  return res.json();
-}
-
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text == null ? '' : String(text);
-  return td;
-}
-
-function renderRow(d) {
-  const tr = document.createElement('tr');
-  const reg = d.registration || d;         // detail or list shape
-  tr.className = d.registered ? 'registered' : '';
-  tr.append(cell(d.endpoint), cell(d.registered ? 'registered' : 'offline'),
-            cell(reg.lwm2m), cell(reg.security), cell(reg.address),
-            cell(reg.last_seen ? new Date(reg.last_seen).toLocaleString() : ''));
-  const old = rows.get(d.endpoint);
-  if (old) old.replaceWith(tr); else $('rows').append(tr);
-  rows.set(d.endpoint, tr);
-  $('count').textContent = `(${rows.size}${next ? '+' : ''})`;
-  return tr;
-}
-
-async function loadPage() {
-  const q = new URLSearchParams({ limit: PAGE });
-  if (next) q.set('after', next);
-  const page = await api(`/api/devices?${q}`);
-  next = page.next;
-  page.devices.forEach(renderRow);
-  $('more').hidden = !next;
-}
-
-async function refreshDevice(endpoint) {
-  try {
-    const d = await api(`/api/devices/${encodeURIComponent(endpoint)}`);
-    const tr = renderRow(d);
-    tr.classList.add('flash');
-    setTimeout(() => tr.classList.remove('flash'), 1500);
-  } catch (e) { /* the list stays as it was; the next event retries */ }
-}
-
-// Parses text/event-stream blocks ("field: value" lines, blank line ends).
-function handleBlock(block) {
-  let event = 'message'; let data = ''; let id = null;
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':')) continue;
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-    if (field === 'event') event = value;
-    else if (field === 'data') data += (data ? '\n' : '') + value;
-    else if (field === 'id') id = value;
-  }
-  if (id !== null) lastEventId = id;
-  if (!data) return;
-  const ev = JSON.parse(data);
-  if (ev.endpoint && ['registration', 'update', 'deregistration'].includes(event))
-    refreshDevice(ev.endpoint);
-}
-
-async function follow() {
-  stream = new AbortController();
-  const headers = { Authorization: `Bearer ${token}` };
-  if (lastEventId) headers['Last-Event-ID'] = lastEventId;
-  try {
-    const res = await fetch('/api/events', { headers, signal: stream.signal });
-    if (res.status === 401) { signOut('The token was refused.'); return; }
-    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-    setStatus('live');
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += value.replace(/\r\n?/g, '\n');
-      let end;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        handleBlock(buf.slice(0, end));
-        buf = buf.slice(end + 2);
-      }
+function SignIn({ message, onSignedIn }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState(message);
+  const [busy, setBusy] = useState(false);
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    token.set(value.trim());
+    try {
+      const me = await api('/api/whoami');
+      onSignedIn(me);
+    } catch (err) {
+      token.clear();
+      setError(err.status === 401 ? 'That token was refused: it is unknown or was deleted.'
+                                  : err.message);
     }
-  } catch (e) {
-    if (stream.signal.aborted) return;
+    setBusy(false);
   }
-  if (!token) return;
-  setStatus('reconnecting…');
-  setTimeout(follow, 3000);
+  return html`<main class="signin">
+    <form onSubmit=${submit} aria-labelledby="signin-title">
+      <h1 id="signin-title">Lodestar</h1>
+      <p>Sign in with an API token. <code>scripts/run.sh</code> prints the admin token;
+         an admin creates others under Tokens.</p>
+      <label for="token">API token</label>
+      <input id="token" type="password" autocomplete="off" required autofocus
+             value=${value} onInput=${(e) => setValue(e.target.value)} />
+      <button type="submit" disabled=${busy}>Sign in</button>
+      ${error && html`<p class="error" role="alert" id="signin-error">${error}</p>`}
+    </form>
+  </main>`;
 }
 
-function signOut(message) {
-  if (stream) stream.abort();
-  token = null;
-  sessionStorage.removeItem(TOKEN_KEY);
-  rows.clear();
-  $('rows').replaceChildren();
-  next = null;
-  $('devices').hidden = true;
-  $('signout').hidden = true;
-  $('signin').hidden = false;
-  $('signin-error').hidden = !message;
-  $('signin-error').textContent = message || '';
-  setStatus('');
+function route() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  const page = parts[0] || 'devices';
+  return { page, arg: parts.length > 1 ? decodeURIComponent(parts.slice(1).join('/')) : null };
 }
 
-async function start() {
-  $('signin').hidden = true;
-  $('signout').hidden = false;
-  $('devices').hidden = false;
-  setStatus('loading…');
-  try {
-    await loadPage();
-    follow();
-  } catch (e) {
-    if (token) setStatus(e.message);
+const NAV = [
+  ['devices', 'Devices', 'viewer'],
+  ['bootstrap', 'Bootstrap', 'admin'],
+  ['factory', 'Factory', 'admin'],
+  ['audit', 'Audit log', 'admin'],
+  ['tokens', 'Tokens', 'admin'],
+  ['events', 'Live events', 'viewer'],
+];
+
+function Shell({ me, onSignOut }) {
+  const [r, setRoute] = useState(route());
+  const [live, setLive] = useState('connecting');
+  const [session, setSession] = useState(null);
+  useEffect(() => {
+    const onHash = () => setRoute(route());
+    addEventListener('hashchange', onHash);
+    const log = [];
+    const events = eventStream(setLive);
+    events.subscribe((kind, ev) => {
+      log.unshift({ kind, ...ev });
+      if (log.length > LOG_MAX) log.pop();
+    });
+    setSession({ me, events, log });
+    return () => { removeEventListener('hashchange', onHash); events.stop(); };
+  }, [me]);
+  if (!session) return null;
+  const allowed = NAV.filter(([, , role]) => can(me, role));
+  let page;
+  const known = NAV.find(([id]) => id === r.page);
+  if (!known) page = html`<${ErrorBox} error=${{ message: `There is no page "${r.page}".` }} />`;
+  else if (!can(me, known[2]))
+    page = html`<${ErrorBox} error=${{ status: 403, code: 'forbidden',
+                 message: `This page needs the ${known[2]} role; your token is ${me.role}.` }} />`;
+  else if (r.page === 'devices') page = r.arg ? html`<${Device} endpoint=${r.arg} />` : html`<${Devices} />`;
+  else if (r.page === 'bootstrap') page = html`<${Bootstrap} />`;
+  else if (r.page === 'factory') page = html`<${Factory} />`;
+  else if (r.page === 'audit') page = html`<${Audit} />`;
+  else if (r.page === 'tokens') page = html`<${Tokens} />`;
+  else page = html`<${EventLog} />`;
+  return html`<${Session.Provider} value=${session}>
+    <header class="top">
+      <a class="brand" href="#/devices">Lodestar</a>
+      <nav aria-label="Pages">
+        ${allowed.map(([id, label]) => html`<a href=${`#/${id}`}
+            aria-current=${r.page === id ? 'page' : undefined}>${label}</a>`)}
+      </nav>
+      <span class=${`live live-${live}`} title="event stream">${live}</span>
+      <span class="me" id="me">${me.name} · <b>${me.role}</b></span>
+      <button type="button" onClick=${() => onSignOut(null)}>Sign out</button>
+    </header>
+    <main class="page">${page}</main>
+  </${Session.Provider}>`;
+}
+
+function App() {
+  const [me, setMe] = useState(null);
+  const [message, setMessage] = useState(null);
+  const [checking, setChecking] = useState(!!token.get());
+  function signOut(msg) {
+    token.clear();
+    setMe(null);
+    setMessage(msg);
   }
+  useEffect(() => {
+    onUnauthorized((msg) => signOut(msg || 'The token was refused; sign in again.'));
+    if (token.get())
+      api('/api/whoami').then(setMe, (e) => e.status !== 401 && setMessage(e.message))
+        .finally(() => setChecking(false));
+  }, []);
+  if (checking) return html`<p class="loading">Checking the token…</p>`;
+  if (!me) return html`<${SignIn} message=${message} onSignedIn=${(m) => { setMessage(null); setMe(m); }} />`;
+  return html`<${Shell} me=${me} onSignOut=${signOut} />`;
 }
 
-$('signin').addEventListener('submit', (e) => {
-  e.preventDefault();
-  token = $('token').value.trim();
-  $('token').value = '';
-  sessionStorage.setItem(TOKEN_KEY, token);
-  start();
-});
-$('signout').addEventListener('click', () => signOut());
-$('more').addEventListener('click', () => loadPage().catch((e) => setStatus(e.message)));
-
-if (token) start(); else signOut();
+const mount = document.getElementById('app');
+mount.replaceChildren();   // the "Loading…" note of index.html
+render(html`<${App} />`, mount);
