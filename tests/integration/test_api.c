@@ -14,7 +14,6 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,34 +25,18 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_server.h"
 #include "lwm2m_device.h"
 
-#define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define START_MS 20000
 #define STOP_MS 10000
 #define CSP "default-src 'self'; connect-src 'self'; img-src 'self' data:; " \
             "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 
-static char db_env[1024];
-
 struct server {
-    struct harness_proc *proc;
-    char base[160];                 /* http://127.0.0.1:port */
-    char admin[65];                 /* --admin-token */
+    struct harness_server srv;      /* proc, base (http://127.0.0.1:port), admin */
     char prefix[24];                /* unique row-name prefix of this test */
     char static_dir[64];
 };
-
-static void random_hex(char *out, size_t bytes)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -92,33 +75,22 @@ static void remove_static(struct server *s)
 static void start(struct server *s)
 {
     memset(s, 0, sizeof *s);
-    random_hex(s->admin, 32);
     char p[9];
-    random_hex(p, 4);
+    harness_server_random_hex(p, 4);
     snprintf(s->prefix, sizeof s->prefix, "t%s-", p);
     make_static(s);
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
-                     "--coaps", "127.0.0.1:0", "--admin-token", s->admin,
-                     "--static", s->static_dir, NULL };
-    char *env[] = { KEY_ENV, db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    s->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(s->proc);
-    char addr[128];
-    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
-    ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
-    snprintf(s->base, sizeof s->base, "http://%s", addr);
+    const char *extra[] = { "--static", s->static_dir, NULL };
+    struct harness_server_options o = { .extra = extra, .stop_ms = STOP_MS };
+    harness_server_start(&s->srv, &o);
 }
 
 static void stop(struct server *s)
 {
-    char *err = harness_proc_stderr(s->proc);
+    char *err = harness_proc_stderr(s->srv.proc);
     /* The secret of --admin-token never reaches the log. */
-    ck_assert_ptr_null(strstr(err, s->admin));
+    ck_assert_ptr_null(strstr(err, s->srv.admin));
     free(err);
-    ck_assert_int_eq(harness_proc_stop(s->proc, STOP_MS), 0);
-    harness_proc_free(s->proc);
+    harness_server_stop(&s->srv);
     remove_static(s);
 }
 
@@ -127,7 +99,7 @@ static int call(const struct server *s, const char *method, const char *path, co
                 const char *body, struct harness_http_response *r)
 {
     char url[2048], auth[256];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
+    snprintf(url, sizeof url, "%s%s", s->srv.base, path);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
     const char *headers[] = { auth, "Content-Type: application/json", NULL };
     return harness_http_request(method, url, token ? headers : headers + 1, body,
@@ -165,7 +137,7 @@ static long long create_token(const struct server *s, const char *name, const ch
 {
     char body[256];
     snprintf(body, sizeof body, "{\"name\":\"%s\",\"role\":\"%s\"}", name, role);
-    json_t *j = call_json(s, "POST", "/api/tokens", s->admin, body, 201);
+    json_t *j = call_json(s, "POST", "/api/tokens", s->srv.admin, body, 201);
     const char *t = json_string_value(json_object_get(j, "token"));
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(strlen(t), 64);
@@ -220,7 +192,7 @@ START_TEST(test_api_every_route_refuses_bad_tokens)
     char viewer[65], operator[65], wrong[65];
     create_token(&s, "route-viewer", "viewer", viewer);
     create_token(&s, "route-operator", "operator", operator);
-    random_hex(wrong, 32);
+    harness_server_random_hex(wrong, 32);
     for (size_t i = 0; i < N_API_ROUTES; i++) {
         assert_unauthorized(&s, i, NULL);
         assert_unauthorized(&s, i, wrong);
@@ -240,7 +212,7 @@ START_TEST(test_api_every_route_refuses_bad_tokens)
     }
     /* A malformed scheme is refused like a wrong token. */
     char url[256];
-    snprintf(url, sizeof url, "%s/api/devices", s.base);
+    snprintf(url, sizeof url, "%s/api/devices", s.srv.base);
     const char *basic[] = { "Authorization: Basic YWRtaW46YWRtaW4=", NULL };
     struct harness_http_response r;
     ck_assert_int_eq(harness_http_request("GET", url, basic, NULL, 0, 5000, &r), 401);
@@ -266,7 +238,7 @@ START_TEST(test_api_tokens_lifecycle)
 
     /* Listed by name and role, never with its secret or hash. */
     struct harness_http_response r;
-    ck_assert_int_eq(call(&s, "GET", "/api/tokens", s.admin, NULL, &r), 200);
+    ck_assert_int_eq(call(&s, "GET", "/api/tokens", s.srv.admin, NULL, &r), 200);
     ck_assert_ptr_nonnull(strstr(r.body, name));
     ck_assert_ptr_null(strstr(r.body, secret));
     ck_assert_ptr_null(strstr(r.body, "sha256"));
@@ -276,7 +248,7 @@ START_TEST(test_api_tokens_lifecycle)
     json_t *j = call_json(&s, "GET", "/api/devices", secret, NULL, 200);
     json_decref(j);
     /* Its use was recorded (the first use always writes last_used_at). */
-    j = call_json(&s, "GET", "/api/tokens", s.admin, NULL, 200);
+    j = call_json(&s, "GET", "/api/tokens", s.srv.admin, NULL, 200);
     json_t *t;
     size_t k;
     bool seen = false;
@@ -293,11 +265,11 @@ START_TEST(test_api_tokens_lifecycle)
 
     char path[64];
     snprintf(path, sizeof path, "/api/tokens/%lld", id);
-    ck_assert_int_eq(call(&s, "DELETE", path, s.admin, NULL, &r), 204);
+    ck_assert_int_eq(call(&s, "DELETE", path, s.srv.admin, NULL, &r), 204);
     harness_http_response_free(&r);
     assert_error(call_json(&s, "GET", "/api/devices", secret, NULL, 401), "unauthorized");
-    assert_error(call_json(&s, "DELETE", path, s.admin, NULL, 404), "not_found");
-    assert_error(call_json(&s, "DELETE", "/api/tokens/abc", s.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "DELETE", path, s.srv.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "DELETE", "/api/tokens/abc", s.srv.admin, NULL, 404), "not_found");
 
     /* Bad creation bodies. */
     static const char *const bad[] = {
@@ -307,8 +279,8 @@ START_TEST(test_api_tokens_lifecycle)
         "{\"name\":\"a\\u0000b\",\"role\":\"viewer\"}", "{\"name\":\"\xff\",\"role\":\"viewer\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_error(call_json(&s, "POST", "/api/tokens", s.admin, bad[i], 400), "bad_request");
-    assert_error(call_json(&s, "POST", "/api/tokens", s.admin, NULL, 400), "bad_request");
+        assert_error(call_json(&s, "POST", "/api/tokens", s.srv.admin, bad[i], 400), "bad_request");
+    assert_error(call_json(&s, "POST", "/api/tokens", s.srv.admin, NULL, 400), "bad_request");
 
     /* The last admin cannot delete itself: make a second admin the only one. */
     char admin2[65];
@@ -336,7 +308,7 @@ static json_t *list_devices(const struct server *s, const char *query)
 {
     char path[512];
     snprintf(path, sizeof path, "/api/devices?%s", query);
-    return call_json(s, "GET", path, s->admin, NULL, 200);
+    return call_json(s, "GET", path, s->srv.admin, NULL, 200);
 }
 
 /* The endpoint names of a list answer, joined with ','. */
@@ -420,7 +392,7 @@ START_TEST(test_api_devices_paging_and_prefix)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char path[64];
         snprintf(path, sizeof path, "/api/devices?%s", bad[i]);
-        assert_error(call_json(&s, "GET", path, s.admin, NULL, 400), "bad_request");
+        assert_error(call_json(&s, "GET", path, s.srv.admin, NULL, 400), "bad_request");
     }
     page = list_devices(&s, "limit=1000");
     json_decref(page);
@@ -453,7 +425,7 @@ START_TEST(test_api_device_detail_shape)
 
     char path[256];
     snprintf(path, sizeof path, "/api/devices/%surn%%3Aimei%%3A35", s.prefix);
-    json_t *d = call_json(&s, "GET", path, s.admin, NULL, 200);
+    json_t *d = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     ck_assert_str_eq(json_string_value(json_object_get(d, "endpoint")), ep);
     ck_assert(json_is_true(json_object_get(d, "registered")));
     json_t *reg = json_object_get(d, "registration");
@@ -485,14 +457,14 @@ START_TEST(test_api_device_detail_shape)
 
     /* The raw ':' spelling names the same device. */
     snprintf(path, sizeof path, "/api/devices/%s", ep);
-    d = call_json(&s, "GET", path, s.admin, NULL, 200);
+    d = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     ck_assert_str_eq(json_string_value(json_object_get(d, "endpoint")), ep);
     json_decref(d);
 
     /* A name seen but not registered. */
     insert_endpoint(&s, "quiet");
     snprintf(path, sizeof path, "/api/devices/%squiet", s.prefix);
-    d = call_json(&s, "GET", path, s.admin, NULL, 200);
+    d = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     ck_assert(json_is_false(json_object_get(d, "registered")));
     ck_assert(json_is_null(json_object_get(d, "registration")));
     ck_assert_uint_eq(json_array_size(json_object_get(d, "credentials")), 0);
@@ -504,13 +476,13 @@ START_TEST(test_api_device_detail_shape)
         "/api/devices/a%2Fb",
     };
     for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++)
-        assert_error(call_json(&s, "GET", missing[i], s.admin, NULL, 404), "not_found");
+        assert_error(call_json(&s, "GET", missing[i], s.srv.admin, NULL, 404), "not_found");
     static const char *const malformed[] = { "/api/devices/%FF", "/api/devices/%ZZ",
                                              "/api/devices/a%00b", "/api/devices/%C0%AF" };
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++)
-        assert_error(call_json(&s, "GET", malformed[i], s.admin, NULL, 400), "bad_request");
+        assert_error(call_json(&s, "GET", malformed[i], s.srv.admin, NULL, 400), "bad_request");
     /* The table is still there. */
-    d = call_json(&s, "GET", path, s.admin, NULL, 200);
+    d = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     json_decref(d);
     stop(&s);
 }
@@ -527,7 +499,7 @@ struct stream {
 static void stream_open(struct stream *st, const struct server *s, const char *path,
                         const char *token, const char *last_id)
 {
-    const char *hp = s->base + strlen("http://");
+    const char *hp = s->srv.base + strlen("http://");
     char host[64];
     snprintf(host, sizeof host, "%s", hp);
     char *colon = strrchr(host, ':');
@@ -586,13 +558,13 @@ START_TEST(test_api_events_stream)
     struct server s;
     start(&s);
     struct stream all, filtered;
-    stream_open(&all, &s, "/api/events", s.admin, NULL);
+    stream_open(&all, &s, "/api/events", s.srv.admin, NULL);
     ck_assert_msg(stream_wait(&all, ": connected", 5000), "no stream start: %s", all.buf);
     ck_assert_ptr_nonnull(strstr(all.buf, "HTTP/1.0 200") ? all.buf : strstr(all.buf, " 200 "));
     ck_assert_ptr_nonnull(strstr(all.buf, "text/event-stream"));
     char filter[128];
     snprintf(filter, sizeof filter, "/api/events?ep=%sdev-2", s.prefix);
-    stream_open(&filtered, &s, filter, s.admin, NULL);
+    stream_open(&filtered, &s, filter, s.srv.admin, NULL);
     ck_assert(stream_wait(&filtered, ": connected", 5000));
 
     notify_event(&s, "dev-1", "registration");
@@ -617,13 +589,13 @@ START_TEST(test_api_events_stream)
     char last[32];
     snprintf(last, sizeof last, "%lld", id2 - 1);
     struct stream resumed;
-    stream_open(&resumed, &s, filter, s.admin, last);
+    stream_open(&resumed, &s, filter, s.srv.admin, last);
     snprintf(want, sizeof want, "id: %lld\nevent: update\n", id2);
     ck_assert_msg(stream_wait(&resumed, want, 5000), "no replay: %s", resumed.buf);
     close(resumed.fd);
 
     /* Bad stream input. */
-    stream_open(&resumed, &s, "/api/events", s.admin, "abc");
+    stream_open(&resumed, &s, "/api/events", s.srv.admin, "abc");
     ck_assert(stream_wait(&resumed, "400", 5000));
     close(resumed.fd);
 
@@ -651,7 +623,7 @@ START_TEST(test_api_models)
 {
     struct server s;
     start(&s);
-    json_t *j = call_json(&s, "GET", "/api/models", s.admin, NULL, 200);
+    json_t *j = call_json(&s, "GET", "/api/models", s.srv.admin, NULL, 200);
     json_t *m;
     size_t i;
     bool found = false;
@@ -667,7 +639,7 @@ START_TEST(test_api_models)
     ck_assert(found);
     json_decref(j);
 
-    j = call_json(&s, "GET", "/api/models/3", s.admin, NULL, 200);
+    j = call_json(&s, "GET", "/api/models/3", s.srv.admin, NULL, 200);
     json_t *res = json_object_get(j, "resources");
     ck_assert_uint_gt(json_array_size(res), 10);
     bool saw_exec = false, saw_read = false;
@@ -690,9 +662,9 @@ START_TEST(test_api_models)
     }
     ck_assert(saw_read && saw_exec);
     json_decref(j);
-    assert_error(call_json(&s, "GET", "/api/models/65000", s.admin, NULL, 404), "not_found");
-    assert_error(call_json(&s, "GET", "/api/models/abc", s.admin, NULL, 404), "not_found");
-    assert_error(call_json(&s, "GET", "/api/models/99999999999", s.admin, NULL, 404),
+    assert_error(call_json(&s, "GET", "/api/models/65000", s.srv.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "GET", "/api/models/abc", s.srv.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "GET", "/api/models/99999999999", s.srv.admin, NULL, 404),
                  "not_found");
     stop(&s);
 }
@@ -708,7 +680,7 @@ START_TEST(test_api_errors_and_limits)
     memset(big, 'x', big_len);
     big[big_len] = '\0';
     struct harness_http_response r;
-    ck_assert_int_eq(call(&s, "POST", "/api/tokens", s.admin, big, &r), 413);
+    ck_assert_int_eq(call(&s, "POST", "/api/tokens", s.srv.admin, big, &r), 413);
     ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"too_large\""));
     harness_http_response_free(&r);
     ck_assert_int_eq(call(&s, "POST", "/api/tokens", NULL, big, &r), 413);
@@ -716,16 +688,16 @@ START_TEST(test_api_errors_and_limits)
     free(big);
 
     /* 405 with Allow; 404 for unknown API paths. */
-    ck_assert_int_eq(call(&s, "PUT", "/api/tokens", s.admin, "{}", &r), 405);
+    ck_assert_int_eq(call(&s, "PUT", "/api/tokens", s.srv.admin, "{}", &r), 405);
     char allow[64];
     ck_assert(harness_http_header(&r, "Allow", allow, sizeof allow));
     ck_assert_str_eq(allow, "GET, HEAD, POST");
     harness_http_response_free(&r);
-    assert_error(call_json(&s, "GET", "/api/nothing", s.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "GET", "/api/nothing", s.srv.admin, NULL, 404), "not_found");
     /* Since issue 5 /api/devices/{ep}/{path} is a device operation: a
      * segment that is not an LwM2M id is a bad path, not an unknown route. */
-    assert_error(call_json(&s, "GET", "/api/devices/a/b", s.admin, NULL, 400), "bad_request");
-    assert_error(call_json(&s, "GET", "/api/devices/", s.admin, NULL, 404), "not_found");
+    assert_error(call_json(&s, "GET", "/api/devices/a/b", s.srv.admin, NULL, 400), "bad_request");
+    assert_error(call_json(&s, "GET", "/api/devices/", s.srv.admin, NULL, 404), "not_found");
     stop(&s);
 }
 END_TEST
@@ -781,12 +753,12 @@ START_TEST(test_api_database_down_is_503)
     }
     struct server s;
     start(&s);
-    json_t *j = call_json(&s, "GET", "/api/devices", s.admin, NULL, 200);
+    json_t *j = call_json(&s, "GET", "/api/devices", s.srv.admin, NULL, 200);
     json_decref(j);
     ck_assert_int_eq(harness_pg_ctl("stop -m fast -w"), 0);
     harness_sleep_ms(600);          /* the token cache entry ages out (500 ms) */
     struct harness_http_response r;
-    int st = call(&s, "GET", "/api/devices", s.admin, NULL, &r);
+    int st = call(&s, "GET", "/api/devices", s.srv.admin, NULL, &r);
     harness_http_response_free(&r);
     char args[4200];
     snprintf(args, sizeof args, "start -w -l %s", harness_pg_logfile());
@@ -795,7 +767,7 @@ START_TEST(test_api_database_down_is_503)
     /* Back within the store's backoff (10 s at most). */
     int64_t deadline = harness_now_ms() + 25000;
     while (harness_now_ms() < deadline) {
-        st = call(&s, "GET", "/api/devices", s.admin, NULL, &r);
+        st = call(&s, "GET", "/api/devices", s.srv.admin, NULL, &r);
         harness_http_response_free(&r);
         if (st == 200)
             break;
@@ -805,7 +777,7 @@ START_TEST(test_api_database_down_is_503)
 
     /* The event hub listens again on its new connection. */
     struct stream ev;
-    stream_open(&ev, &s, "/api/events", s.admin, NULL);
+    stream_open(&ev, &s, "/api/events", s.srv.admin, NULL);
     ck_assert(stream_wait(&ev, ": connected", 5000));
     char want[128];
     snprintf(want, sizeof want, "\"endpoint\" : \"%safter-restart\"", s.prefix);
@@ -826,7 +798,7 @@ END_TEST
 /* The bound CoAP address from the server's log ("127.0.0.1:NNNNN"). */
 static void coap_addr(const struct server *s, char *out, size_t cap)
 {
-    char *log = harness_proc_stderr(s->proc);
+    char *log = harness_proc_stderr(s->srv.proc);
     const char *l = strstr(log, "event=listening proto=coap addr=");
     ck_assert_msg(l != NULL, "no coap listening line:\n%s", log);
     char line[256];
@@ -844,7 +816,7 @@ START_TEST(test_api_real_registration_is_streamed_and_listed)
     snprintf(ep, sizeof ep, "%sreal", s.prefix);
     snprintf(epq, sizeof epq, "ep=%s", ep);
     snprintf(filter, sizeof filter, "/api/events?ep=%s", ep);
-    stream_open(&ev, &s, filter, s.admin, NULL);
+    stream_open(&ev, &s, filter, s.srv.admin, NULL);
     ck_assert(stream_wait(&ev, ": connected", 5000));
 
     coap_addr(&s, server_addr, sizeof server_addr);
@@ -860,7 +832,7 @@ START_TEST(test_api_real_registration_is_streamed_and_listed)
 
     char path[128];
     snprintf(path, sizeof path, "/api/devices/%s", ep);
-    json_t *j = call_json(&s, "GET", path, s.admin, NULL, 200);
+    json_t *j = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     ck_assert(json_is_true(json_object_get(j, "registered")));
     json_t *reg = json_object_get(j, "registration");
     ck_assert_str_eq(json_string_value(json_object_get(reg, "lwm2m")), "1.1");
@@ -880,7 +852,7 @@ START_TEST(test_api_real_registration_is_streamed_and_listed)
 
     ck_assert_int_eq(harness_device_deregister(d, location, 10000), 202);
     ck_assert_msg(stream_wait(&ev, "event: deregistration\n", 10000), "no event: %s", ev.buf);
-    j = call_json(&s, "GET", path, s.admin, NULL, 200);
+    j = call_json(&s, "GET", path, s.srv.admin, NULL, 200);
     ck_assert(json_is_false(json_object_get(j, "registered")));
     json_decref(j);
     harness_device_free(d);
@@ -894,7 +866,7 @@ START_TEST(test_api_events_heartbeat)
     struct server s;
     start(&s);
     struct stream ev;
-    stream_open(&ev, &s, "/api/events", s.admin, NULL);
+    stream_open(&ev, &s, "/api/events", s.srv.admin, NULL);
     ck_assert(stream_wait(&ev, ": connected", 5000));
     /* Every 15 s, so that proxies keep the stream and dead peers show. */
     ck_assert_msg(stream_wait(&ev, "\n: heartbeat\n\n", 17000), "no heartbeat: %s", ev.buf);
@@ -908,7 +880,7 @@ START_TEST(test_api_events_slow_client_dropped)
     struct server s;
     start(&s);
     struct stream slow;
-    stream_open(&slow, &s, "/api/events", s.admin, NULL);
+    stream_open(&slow, &s, "/api/events", s.srv.admin, NULL);
     ck_assert(stream_wait(&slow, ": connected", 5000));
     /* About 8 MiB of events, never read: more than the socket buffers and
      * the 1 MiB queue together. */
@@ -919,11 +891,11 @@ START_TEST(test_api_events_slow_client_dropped)
              "SELECT pg_notify('lodestar_events', 'x')",
              s.prefix);
     psql(sql);
-    ck_assert_msg(harness_proc_wait_line(s.proc, "event=sse_client_dropped reason=slow", 20000,
+    ck_assert_msg(harness_proc_wait_line(s.srv.proc, "event=sse_client_dropped reason=slow", 20000,
                                          NULL, 0),
                   "slow client not dropped");
     /* The server still serves others. */
-    json_t *j = call_json(&s, "GET", "/api/devices?limit=1", s.admin, NULL, 200);
+    json_t *j = call_json(&s, "GET", "/api/devices?limit=1", s.srv.admin, NULL, 200);
     json_decref(j);
     close(slow.fd);
     stop(&s);
@@ -953,7 +925,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", harness_pg_uri());
     int failed = harness_run_suite(suite());
     harness_pg_ensure_running();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

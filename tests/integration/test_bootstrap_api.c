@@ -13,75 +13,39 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "harness_db.h"
+#include "harness_server.h"
 #include "store/bsconfigs.h"
 #include "store/store.h"
 
-#define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define START_MS 20000
 #define STOP_MS 10000
 #define PSK_KEY "000102030405060708090a0b0c0d0e0f"   /* a configured key: a secret */
 
-struct server {
-    struct harness_proc *proc;
-    struct harness_db db;
-    char db_env[1100];
-    char base[160];                 /* http://127.0.0.1:port */
-    char admin[65];                 /* --admin-token */
-};
-
-static void random_hex(char *out, size_t bytes)
+static void start(struct harness_server *s)
 {
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    struct harness_server_options o = { .db_prefix = "lodestar_bsapi", .migrate = true,
+                                        .who = "test_bootstrap_api", .stop_ms = STOP_MS };
+    harness_server_start(s, &o);
 }
 
-static void start(struct server *s)
-{
-    memset(s, 0, sizeof *s);
-    harness_db_fresh(&s->db, harness_pg_uri(), "lodestar_bsapi", true);
-    snprintf(s->db_env, sizeof s->db_env, "LODESTAR_DB=%s", s->db.conninfo);
-    random_hex(s->admin, 32);
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
-                     "--coaps", "127.0.0.1:0", "--admin-token", s->admin, NULL };
-    char *env[] = { KEY_ENV, s->db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    s->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(s->proc);
-    char addr[128];
-    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
-    ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
-    snprintf(s->base, sizeof s->base, "http://%s", addr);
-}
-
-static void stop(struct server *s)
+static void stop(struct harness_server *s)
 {
     char *err = harness_proc_stderr(s->proc);
     /* Neither the admin secret nor a configured key ever reaches the log. */
     ck_assert_ptr_null(strstr(err, s->admin));
     ck_assert_ptr_null(strstr(err, PSK_KEY));
     free(err);
-    ck_assert_int_eq(harness_proc_stop(s->proc, STOP_MS), 0);
-    harness_proc_free(s->proc);
-    harness_db_drop(&s->db, harness_pg_uri(), "test_bootstrap_api");
+    harness_server_stop(s);
 }
 
 /* One request with a content type; token NULL sends no Authorization. */
-static int call_ct(const struct server *s, const char *method, const char *path,
+static int call_ct(const struct harness_server *s, const char *method, const char *path,
                    const char *token, const char *ctype, const char *body,
                    struct harness_http_response *r)
 {
@@ -96,7 +60,7 @@ static int call_ct(const struct server *s, const char *method, const char *path,
 
 /* A JSON request expecting want_status; the parsed body (caller decrefs),
  * or NULL for an empty one. */
-static json_t *call_json(const struct server *s, const char *method, const char *path,
+static json_t *call_json(const struct harness_server *s, const char *method, const char *path,
                          const char *token, const char *ctype, const char *body,
                          int want_status)
 {
@@ -110,7 +74,7 @@ static json_t *call_json(const struct server *s, const char *method, const char 
     return j;
 }
 
-static json_t *api(const struct server *s, const char *method, const char *path,
+static json_t *api(const struct harness_server *s, const char *method, const char *path,
                    const char *body, int want_status)
 {
     return call_json(s, method, path, s->admin, "application/json", body, want_status);
@@ -129,7 +93,7 @@ static void error_names(json_t *j, const char *code, const char *field)
     json_decref(j);
 }
 
-static void put_expect(const struct server *s, const char *name, const char *body,
+static void put_expect(const struct harness_server *s, const char *name, const char *body,
                        int want_status, const char *want_kind)
 {
     char path[512];
@@ -157,7 +121,7 @@ static void body_for(char *out, size_t cap, const char *keyfield, const char *ke
 
 /* store_bsconfigs_resolve on the server's database: want is the winner's
  * name, desc its body's "description" (NULL: the same as want). */
-static void resolves_to_desc(const struct server *s, const char *ep, const char *want,
+static void resolves_to_desc(const struct harness_server *s, const char *ep, const char *want,
                              const char *desc)
 {
     struct ls_error err = { 0 };
@@ -179,14 +143,14 @@ static void resolves_to_desc(const struct server *s, const char *ep, const char 
     store_close(st);
 }
 
-static void resolves_to(const struct server *s, const char *ep, const char *want)
+static void resolves_to(const struct harness_server *s, const char *ep, const char *want)
 {
     resolves_to_desc(s, ep, want, NULL);
 }
 
 START_TEST(test_bsapi_crud_kinds_and_resolution)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char body[1024];
     resolves_to(&s, "urn:imei:350000000000001", NULL);
@@ -256,7 +220,7 @@ END_TEST
 
 START_TEST(test_bsapi_validation_names_fields)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char body[1024];
     const char *p = "/api/bootstrap/configs/bad";
@@ -303,7 +267,7 @@ START_TEST(test_bsapi_validation_names_fields)
 }
 END_TEST
 
-static void create_token(const struct server *s, const char *role, char *secret)
+static void create_token(const struct harness_server *s, const char *role, char *secret)
 {
     char body[128];
     snprintf(body, sizeof body, "{\"name\":\"bs-%s\",\"role\":\"%s\"}", role, role);
@@ -314,7 +278,7 @@ static void create_token(const struct server *s, const char *role, char *secret)
 
 START_TEST(test_bsapi_auth_routes_and_secrets)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char viewer[65], operator[65], body[1024];
     create_token(&s, "viewer", viewer);
@@ -391,7 +355,7 @@ static char *import_json(int n, int bad_at)
     return s;
 }
 
-static long long count_configs(const struct server *s)
+static long long count_configs(const struct harness_server *s)
 {
     char out[32];
     harness_db_value(s->db.conninfo, "SELECT count(*) FROM bootstrap_configs", NULL, out,
@@ -401,7 +365,7 @@ static long long count_configs(const struct server *s)
 
 START_TEST(test_bsapi_import_json_10000)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char body[1024];
     body_for(body, sizeof body, "match", "urn:imei:*", "tpl");
@@ -465,7 +429,7 @@ END_TEST
 
 START_TEST(test_bsapi_import_csv)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char body[1024];
     body_for(body, sizeof body, "match", "x*", "tpl");
@@ -540,7 +504,7 @@ END_TEST
 
 START_TEST(test_bsapi_sessions_list)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char viewer[65];
     create_token(&s, "viewer", viewer);
@@ -585,7 +549,7 @@ END_TEST
 /* Every configuration change is in the audit log, without keys. */
 START_TEST(test_bsapi_changes_audited)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     char body[1024];
     body_for(body, sizeof body, NULL, NULL, "default");

@@ -16,66 +16,34 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "harness_db.h"
+#include "harness_server.h"
 #include "lwm2m_device.h"
 
-#define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define START_MS 20000
 #define STOP_MS 10000
 #define HTTP_MS 20000
 
-static struct harness_db db;
-static char db_env[1200];
-
 struct fixture {
-    struct harness_proc *proc;
-    char base[160];
-    char coap[128];
-    char admin[65];
+    struct harness_server srv;      /* proc, base, coap, admin */
     struct harness_device *dev;
     char ep[40];
     char loc[64];                   /* rd/<id> */
 };
 
-static void random_hex(char *out, size_t bytes)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
-
 static void start_server(struct fixture *f)
 {
-    harness_db_fresh(&db, harness_pg_uri(), "devops", false);
-    snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", db.conninfo);
-    random_hex(f->admin, 32);
     const char *models = getenv("LODESTAR_MODELS_DIR");
     ck_assert_msg(models && *models, "LODESTAR_MODELS_DIR is not set");
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
-                     "--coaps", "127.0.0.1:0", "--admin-token", f->admin,
-                     "--models", (char *)models, NULL };
-    char *env[] = { KEY_ENV, db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    f->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(f->proc);
-    char addr[128];
-    harness_wait_listening(f->proc, "http", START_MS, addr, sizeof addr);
-    snprintf(f->base, sizeof f->base, "http://%s", addr);
-    harness_wait_listening(f->proc, "coap", START_MS, f->coap, sizeof f->coap);
-    ck_assert(harness_proc_wait_line(f->proc, "event=started", START_MS, NULL, 0));
+    const char *extra[] = { "--models", models, NULL };
+    struct harness_server_options o = { .db_prefix = "devops", .who = "devops",
+                                        .extra = extra, .stop_ms = STOP_MS };
+    harness_server_start(&f->srv, &o);
 }
 
 /* Server + a registered device of version, answering on its own thread. */
@@ -84,9 +52,9 @@ static void setup(struct fixture *f, const char *version)
     memset(f, 0, sizeof *f);
     start_server(f);
     char r[9];
-    random_hex(r, 4);
+    harness_server_random_hex(r, 4);
     snprintf(f->ep, sizeof f->ep, "devops-%s", r);
-    struct harness_device_options o = { .server = f->coap, .version = version };
+    struct harness_device_options o = { .server = f->srv.coap, .version = version };
     f->dev = harness_device_new(&o);
     ck_assert_ptr_nonnull(f->dev);
     ck_assert_int_eq(harness_device_register_lwm2m(f->dev, f->ep, 300, NULL, false, NULL, 5000,
@@ -98,13 +66,7 @@ static void setup(struct fixture *f, const char *version)
 static void teardown(struct fixture *f)
 {
     harness_device_free(f->dev);
-    int st = harness_proc_stop_dump(f->proc, "server", STOP_MS);
-    char *err = harness_proc_stderr(f->proc);
-    ck_assert_ptr_null(strstr(err, "AddressSanitizer"));
-    free(err);
-    harness_proc_free(f->proc);
-    harness_db_drop(&db, harness_pg_uri(), "devops");
-    ck_assert_int_eq(st, 0);
+    harness_server_stop(&f->srv);
 }
 
 /* One API call on the device; path is what follows /api/devices/{ep}. */
@@ -112,8 +74,8 @@ static json_t *dev_call(struct fixture *f, const char *method, const char *path,
                         const char *body, int want)
 {
     char url[512], auth[128];
-    snprintf(url, sizeof url, "%s/api/devices/%s%s", f->base, f->ep, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f->admin);
+    snprintf(url, sizeof url, "%s/api/devices/%s%s", f->srv.base, f->ep, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f->srv.admin);
     const char *headers[] = { auth, "Content-Type: application/json", NULL };
     struct harness_http_response r;
     int st = harness_http_request(method, url, headers, body, body ? strlen(body) : 0, HTTP_MS,
@@ -319,8 +281,8 @@ START_TEST(test_other_operations)
 
     /* The audit log has one entry per operation, newest first. */
     char url[256], auth[128];
-    snprintf(url, sizeof url, "%s/api/audit?limit=3", f.base);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f.admin);
+    snprintf(url, sizeof url, "%s/api/audit?limit=3", f.srv.base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f.srv.admin);
     const char *headers[] = { auth, NULL };
     struct harness_http_response r;
     ck_assert_int_eq(harness_http_request("GET", url, headers, NULL, 0, HTTP_MS, &r), 200);
@@ -493,7 +455,7 @@ START_TEST(test_announced_format)
     memset(&f, 0, sizeof f);
     start_server(&f);
     snprintf(f.ep, sizeof f.ep, "devops-ct");
-    struct harness_device_options o = { .server = f.coap, .version = "1.1" };
+    struct harness_device_options o = { .server = f.srv.coap, .version = "1.1" };
     f.dev = harness_device_new(&o);
     ck_assert_ptr_nonnull(f.dev);
     char ep[64];

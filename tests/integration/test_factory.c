@@ -12,7 +12,6 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,53 +20,21 @@
 
 #include "harness.h"
 #include "harness_db.h"
+#include "harness_server.h"
 
-#define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define START_MS 20000
 #define STOP_MS 10000
 #define BS_URI "coaps://bs.example.com:5784"
 #define SV_URI "coaps://lwm2m.example.com:5684"
 
-struct server {
-    struct harness_proc *proc;
-    struct harness_db db;
-    char db_env[1100];
-    char base[160];
-    char admin[65];
-};
-
-static void random_hex(char *out, size_t bytes)
+static void start(struct harness_server *s)
 {
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
-
-static void start(struct server *s)
-{
-    memset(s, 0, sizeof *s);
-    harness_db_fresh(&s->db, harness_pg_uri(), "lodestar_factory", true);
-    snprintf(s->db_env, sizeof s->db_env, "LODESTAR_DB=%s", s->db.conninfo);
-    random_hex(s->admin, 32);
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
-                     "--coaps", "127.0.0.1:0", "--admin-token", s->admin, NULL };
-    char *env[] = { KEY_ENV, s->db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    s->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(s->proc);
-    char addr[128];
-    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
-    ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
-    snprintf(s->base, sizeof s->base, "http://%s", addr);
+    struct harness_server_options o = { .db_prefix = "lodestar_factory", .migrate = true,
+                                        .who = "test_factory", .stop_ms = STOP_MS };
+    harness_server_start(s, &o);
 }
 
 /* keys: hex keys that must not be in the log (may be NULL). */
-static void stop(struct server *s, json_t *keys)
+static void stop(struct harness_server *s, json_t *keys)
 {
     char *err = harness_proc_stderr(s->proc);
     ck_assert_ptr_null(strstr(err, s->admin));
@@ -76,13 +43,11 @@ static void stop(struct server *s, json_t *keys)
     json_array_foreach(keys, i, k)
         ck_assert_msg(!strstr(err, json_string_value(k)), "a key is in the log");
     free(err);
-    ck_assert_int_eq(harness_proc_stop_dump(s->proc, "server", STOP_MS), 0);
-    harness_proc_free(s->proc);
-    harness_db_drop(&s->db, harness_pg_uri(), "test_factory");
+    harness_server_stop(s);
 }
 
 /* A request; *body_out (may be NULL) gets the body (caller frees). */
-static int call(const struct server *s, const char *method, const char *path,
+static int call(const struct harness_server *s, const char *method, const char *path,
                 const char *token, const char *body, char **body_out)
 {
     char url[2048], auth[256];
@@ -98,7 +63,7 @@ static int call(const struct server *s, const char *method, const char *path,
     return st;
 }
 
-static json_t *api(const struct server *s, const char *method, const char *path,
+static json_t *api(const struct harness_server *s, const char *method, const char *path,
                    const char *body, int want)
 {
     char *text = NULL;
@@ -110,7 +75,7 @@ static json_t *api(const struct server *s, const char *method, const char *path,
     return j;
 }
 
-static void expect_400(const struct server *s, const char *body, const char *field)
+static void expect_400(const struct harness_server *s, const char *body, const char *field)
 {
     json_t *j = api(s, "POST", "/api/factory/batches", body, 400);
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
@@ -155,7 +120,7 @@ static json_t *check_export(json_t *doc, size_t devices, bool bs, bool sv, size_
 }
 
 /* The whole database as pg_dump writes it (bytea in hex). */
-static char *dump(const struct server *s)
+static char *dump(const struct harness_server *s)
 {
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "pg_dump --data-only -d '%s'", s->db.conninfo);
@@ -173,7 +138,7 @@ static char *dump(const struct server *s)
     return out;
 }
 
-static void no_plaintext(const struct server *s, json_t *keys)
+static void no_plaintext(const struct harness_server *s, json_t *keys)
 {
     char *text = dump(s);
     ck_assert_msg(strstr(text, "factory_batches") != NULL, "the dump looks empty");
@@ -184,7 +149,7 @@ static void no_plaintext(const struct server *s, json_t *keys)
     free(text);
 }
 
-static int audit_count(const struct server *s, const char *action)
+static int audit_count(const struct harness_server *s, const char *action)
 {
     json_t *j = api(s, "GET", "/api/audit?limit=100", NULL, 200), *e;
     size_t i;
@@ -203,7 +168,7 @@ static int audit_count(const struct server *s, const char *action)
 
 START_TEST(t_batch_by_count)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     json_t *r = api(&s, "POST", "/api/factory/batches",
                     "{\"count\":40,\"prefix\":\"fac-\",\"bootstrap\":{\"uri\":\"" BS_URI
@@ -259,7 +224,7 @@ END_TEST
 
 START_TEST(t_batch_by_list)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     json_t *r = api(&s, "POST", "/api/factory/batches",
                     "{\"endpoints\":[\"plain\",\"with,comma\",\"with\\\"quote\",\"\xc3\xa9t\xc3\xa9\"],"
@@ -286,7 +251,7 @@ END_TEST
 
 START_TEST(t_thousands)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     int64_t t0 = harness_now_ms();
     json_t *r = api(&s, "POST", "/api/factory/batches",
@@ -312,7 +277,7 @@ END_TEST
 
 START_TEST(t_errors_and_auth)
 {
-    struct server s;
+    struct harness_server s;
     start(&s);
     const char *ok = "{\"count\":1,\"prefix\":\"x-\",\"bootstrap\":{\"uri\":\"" BS_URI "\"}}";
     ck_assert_int_eq(call(&s, "POST", "/api/factory/batches", NULL, ok, NULL), 401);

@@ -17,7 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,34 +28,18 @@
 
 #include "harness.h"
 #include "harness_db.h"
+#include "harness_server.h"
 #include "lwm2m_device.h"
 
-#define KEY_ENV "LODESTAR_MASTER_KEY=8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define START_MS 20000
 #define STOP_MS 10000
 #define WAIT_MS 10000
 
-static char db_env[1024];
 static const char *pguri;
 
 struct server {
-    struct harness_proc *proc;
-    char base[160];                 /* http://127.0.0.1:port */
-    char coap[64];                  /* 127.0.0.1:port, fixed across restarts */
-    char admin[65];
+    struct harness_server srv;      /* proc, base, admin; coap fixed across restarts */
     char prefix[24];
 };
-
-static void random_hex(char *out, size_t bytes)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
 
 /* A UDP port nobody uses now (bound and released). */
 static int free_udp_port(void)
@@ -70,48 +53,25 @@ static int free_udp_port(void)
     return ntohs(sa.sin_port);
 }
 
-static void spawn(struct server *s)
-{
-    char models[512];
-    snprintf(models, sizeof models, "%s/tests/data/models", getenv("LODESTAR_SOURCE_ROOT"));
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", s->coap,
-                     "--coaps", "127.0.0.1:0", "--admin-token", s->admin,
-                     "--models", models, NULL };
-    char *env[] = { KEY_ENV, db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    s->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(s->proc);
-    char addr[128];
-    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
-    ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
-    snprintf(s->base, sizeof s->base, "http://%s", addr);
-}
-
 static void start(struct server *s)
 {
     memset(s, 0, sizeof *s);
-    random_hex(s->admin, 32);
-    char p[9];
-    random_hex(p, 4);
+    char p[9], coap[64], models[512];
+    harness_server_random_hex(p, 4);
     snprintf(s->prefix, sizeof s->prefix, "o%s-", p);
-    snprintf(s->coap, sizeof s->coap, "127.0.0.1:%d", free_udp_port());
-    spawn(s);
-}
-
-static void stop(struct server *s)
-{
-    ck_assert_int_eq(harness_proc_stop_dump(s->proc, "server", STOP_MS), 0);
-    harness_proc_free(s->proc);
-    s->proc = NULL;
+    snprintf(coap, sizeof coap, "127.0.0.1:%d", free_udp_port());
+    snprintf(models, sizeof models, "%s/tests/data/models", getenv("LODESTAR_SOURCE_ROOT"));
+    const char *extra[] = { "--models", models, NULL };
+    struct harness_server_options o = { .coap = coap, .extra = extra, .stop_ms = STOP_MS };
+    harness_server_start(&s->srv, &o);
 }
 
 static json_t *call_json(const struct server *s, const char *method, const char *path,
                          const char *body, int want_status)
 {
     char url[2048], auth[256];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->admin);
+    snprintf(url, sizeof url, "%s%s", s->srv.base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->srv.admin);
     const char *headers[] = { auth, "Content-Type: application/json", NULL };
     struct harness_http_response r;
     int st = harness_http_request(method, url, headers, body, body ? strlen(body) : 0, 20000,
@@ -134,7 +94,7 @@ struct stream {
 
 static void stream_open(struct stream *st, const struct server *s, const char *ep)
 {
-    const char *hp = s->base + strlen("http://");
+    const char *hp = s->srv.base + strlen("http://");
     char host[64];
     snprintf(host, sizeof host, "%s", hp);
     char *colon = strrchr(host, ':');
@@ -147,7 +107,7 @@ static void stream_open(struct stream *st, const struct server *s, const char *e
     char req[1024];
     int n = snprintf(req, sizeof req,
                      "GET /api/events?ep=%s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s"
-                     "\r\n\r\n", ep, hp, s->admin);
+                     "\r\n\r\n", ep, hp, s->srv.admin);
     ck_assert_int_eq(write(st->fd, req, (size_t)n), n);
 }
 
@@ -219,7 +179,7 @@ static void wait_row(const struct server *s, const char *ep, const char *path,
 static struct harness_device *device(const struct server *s, const char *ep,
                                      const char *version)
 {
-    struct harness_device_options o = { .server = s->coap, .version = version };
+    struct harness_device_options o = { .server = s->srv.coap, .version = version };
     struct harness_device *d = harness_device_new(&o);
     ck_assert_ptr_nonnull(d);
     char loc[64];
@@ -286,8 +246,8 @@ START_TEST(test_observe_survives_restart_and_cancels)
 
     /* Restart on the same CoAP port: the device keeps its observations
      * and notifies on a new session with the same tokens. */
-    stop(&s);
-    spawn(&s);
+    harness_server_halt(&s.srv);
+    harness_server_spawn(&s.srv);
     at = 0;
     stream_open(&ev, &s, ep);
     ck_assert(stream_wait(&ev, &at, ": connected", 5000));
@@ -319,7 +279,7 @@ START_TEST(test_observe_survives_restart_and_cancels)
                      "1");
     close(ev.fd);
     harness_device_free(d);
-    stop(&s);
+    harness_server_stop(&s.srv);
 }
 END_TEST
 
@@ -329,7 +289,7 @@ START_TEST(test_observe_deregister_forgets)
     start(&s);
     char ep[64];
     snprintf(ep, sizeof ep, "%sdereg", s.prefix);
-    struct harness_device_options o = { .server = s.coap, .version = "1.1" };
+    struct harness_device_options o = { .server = s.srv.coap, .version = "1.1" };
     struct harness_device *d = harness_device_new(&o);
     ck_assert_ptr_nonnull(d);
     char loc[64];
@@ -347,7 +307,7 @@ START_TEST(test_observe_deregister_forgets)
                                                    sizeof loc), 201);
     cancel(&s, ep, "/3/0/9", 404);
     harness_device_free(d);
-    stop(&s);
+    harness_server_stop(&s.srv);
 }
 END_TEST
 
@@ -400,10 +360,10 @@ START_TEST(test_send_formats_and_refusals)
         dgram[i] = (uint8_t)b;
     }
     struct harness_raw_answer a;
-    ck_assert_int_eq(harness_raw_exchange(-1, s.coap, dgram, n, 5000, &a), 404);
+    ck_assert_int_eq(harness_raw_exchange(-1, s.srv.coap, dgram, n, 5000, &a), 404);
     close(ev.fd);
     harness_device_free(d);
-    stop(&s);
+    harness_server_stop(&s.srv);
 }
 END_TEST
 
@@ -438,14 +398,13 @@ START_TEST(test_observe_composite)
     json_decref(call_json(&s, "GET", url, NULL, 400));
     close(ev.fd);
     harness_device_free(d);
-    stop(&s);
+    harness_server_stop(&s.srv);
 }
 END_TEST
 
 int main(void)
 {
     pguri = harness_pg_uri();
-    snprintf(db_env, sizeof db_env, "LODESTAR_DB=%s", pguri);
     Suite *s = suite_create("observe");
     TCase *tc = tcase_create("observe");
     tcase_set_timeout(tc, 120);

@@ -20,74 +20,31 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "harness_db.h"
+#include "harness_server.h"
 #include "lwm2m_device.h"
 #include "store/credentials.h"
 #include "store/secret.h"
 #include "store/store.h"
 
-#define KEY_HEX "8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
-#define KEY_ENV "LODESTAR_MASTER_KEY=" KEY_HEX
-#define START_MS 20000
+#define KEY_HEX HARNESS_SERVER_KEY_HEX
 #define STOP_MS 15000
 #define ANSWER_MS 5000
 
-struct server {
-    struct harness_proc *proc;
-    struct harness_db db;
-    char db_env[1100];
-    char base[160];
-    char coaps[96];
-    char admin[65];
-};
-
-static void random_hex(char *out, size_t bytes)
+static void start(struct harness_server *s)
 {
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, raw, bytes), (ssize_t)bytes);
-    close(fd);
-    for (size_t i = 0; i < bytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    struct harness_server_options o = { .db_prefix = "lodestar_revoke", .migrate = true,
+                                        .who = "test_revoke", .stop_ms = STOP_MS };
+    harness_server_start(s, &o);
 }
 
-static void start(struct server *s)
-{
-    memset(s, 0, sizeof *s);
-    harness_db_fresh(&s->db, harness_pg_uri(), "lodestar_revoke", true);
-    snprintf(s->db_env, sizeof s->db_env, "LODESTAR_DB=%s", s->db.conninfo);
-    random_hex(s->admin, 32);
-    char *argv[] = { "lodestar-server", "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0",
-                     "--coaps", "127.0.0.1:0", "--admin-token", s->admin, NULL };
-    char *env[] = { KEY_ENV, s->db_env, NULL };
-    const char *bin = getenv("LODESTAR_SERVER_BIN");
-    ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
-    s->proc = harness_proc_spawn("server", bin, argv, env);
-    ck_assert_ptr_nonnull(s->proc);
-    char addr[128];
-    harness_wait_listening(s->proc, "http", START_MS, addr, sizeof addr);
-    harness_wait_listening(s->proc, "coaps", START_MS, s->coaps, sizeof s->coaps);
-    ck_assert(harness_proc_wait_line(s->proc, "event=started", START_MS, NULL, 0));
-    snprintf(s->base, sizeof s->base, "http://%s", addr);
-}
-
-static void stop(struct server *s)
-{
-    ck_assert_int_eq(harness_proc_stop_dump(s->proc, "server", STOP_MS), 0);
-    harness_proc_free(s->proc);
-    harness_db_drop(&s->db, harness_pg_uri(), "test_revoke");
-}
-
-static json_t *api(const struct server *s, const char *method, const char *path,
+static json_t *api(const struct harness_server *s, const char *method, const char *path,
                    const char *body, int want)
 {
     char url[2048], auth[256];
@@ -105,13 +62,13 @@ static json_t *api(const struct server *s, const char *method, const char *path,
     return j;
 }
 
-static const char *db_value(const struct server *s, const char *sql, const char *arg,
+static const char *db_value(const struct harness_server *s, const char *sql, const char *arg,
                             char *out, size_t cap)
 {
     return harness_db_value(s->db.conninfo, sql, arg, out, cap);
 }
 
-static void add_psk(const struct server *s, const char *endpoint, const char *identity,
+static void add_psk(const struct harness_server *s, const char *endpoint, const char *identity,
                     const char *key, const char *state)
 {
     struct ls_error err = { 0 };
@@ -129,14 +86,14 @@ static void add_psk(const struct server *s, const char *endpoint, const char *id
 }
 
 /* The server loaded a table with at least n PSK entries (its log). */
-static void wait_loaded(const struct server *s, unsigned n)
+static void wait_loaded(const struct harness_server *s, unsigned n)
 {
     char re[96];
     snprintf(re, sizeof re, "event=credentials_loaded scope=server psk=%u", n);
     ck_assert_msg(harness_proc_wait_line(s->proc, re, 15000, NULL, 0), "no table with %u", n);
 }
 
-static struct harness_device *device(const struct server *s, const char *identity,
+static struct harness_device *device(const struct harness_server *s, const char *identity,
                                      const uint8_t *key, size_t key_len)
 {
     struct harness_device_options o = {
@@ -152,7 +109,7 @@ static int reg(struct harness_device *d, const char *ep, char *loc, size_t cap)
     return harness_device_register_lwm2m(d, ep, 300, NULL, false, NULL, ANSWER_MS, loc, cap);
 }
 
-static bool registered(const struct server *s, const char *ep)
+static bool registered(const struct harness_server *s, const char *ep)
 {
     char path[256];
     snprintf(path, sizeof path, "/api/devices/%s", ep);
@@ -162,7 +119,7 @@ static bool registered(const struct server *s, const char *ep)
     return r;
 }
 
-static json_t *audit_entry(const struct server *s, const char *action)
+static json_t *audit_entry(const struct harness_server *s, const char *action)
 {
     json_t *j = api(s, "GET", "/api/audit?limit=100", NULL, 200), *e, *found = NULL;
     size_t i;
@@ -175,7 +132,7 @@ static json_t *audit_entry(const struct server *s, const char *action)
 
 START_TEST(t_revoke_cuts_device)
 {
-    struct server s;
+    struct harness_server s;
     char loc[64], v[128];
     start(&s);
     add_psk(&s, "rv-1", "rv-1-id", "0123456789abcdef", "active");
@@ -222,13 +179,13 @@ START_TEST(t_revoke_cuts_device)
     json_decref(api(&s, "POST", "/api/devices/nope/credentials/revoke", NULL, 404));
     json_decref(api(&s, "POST", "/api/devices/rv-1/credentials/revoke", "{\"scope\":\"x\"}",
                     400));
-    stop(&s);
+    harness_server_stop(&s);
 }
 END_TEST
 
 START_TEST(t_activation_revokes_older)
 {
-    struct server s;
+    struct harness_server s;
     char loc[64], v[128];
     start(&s);
     add_psk(&s, "ac-1", "ac-1-old", "old-key-0123456", "active");
@@ -254,7 +211,7 @@ START_TEST(t_activation_revokes_older)
     ck_assert_int_eq(reg(old, "ac-1", loc, sizeof loc), -1);
     ck_assert(harness_device_dtls_failed(old));
     harness_device_free(old);
-    stop(&s);
+    harness_server_stop(&s);
 }
 END_TEST
 
@@ -272,7 +229,7 @@ static size_t unhex(const char *h, uint8_t *out, size_t cap)
 
 START_TEST(t_factory_account_registers)
 {
-    struct server s;
+    struct harness_server s;
     char body[512], loc[64], path[96];
     start(&s);
     snprintf(body, sizeof body, "{\"endpoints\":[\"fa-1\"],\"server\":{\"uri\":\"coaps://%s\","
@@ -292,13 +249,13 @@ START_TEST(t_factory_account_registers)
     ck_assert(registered(&s, "fa-1"));
     harness_device_free(d);
     json_decref(doc);
-    stop(&s);
+    harness_server_stop(&s);
 }
 END_TEST
 
 START_TEST(t_fleet_by_pattern)
 {
-    struct server s;
+    struct harness_server s;
     char v[64];
     start(&s);
     add_psk(&s, "fl-1", "fl-1-id", "k1-0123456789ab", "active");
@@ -318,7 +275,7 @@ START_TEST(t_fleet_by_pattern)
     ck_assert_ptr_nonnull(e);
     ck_assert_str_eq(json_string_value(json_object_get(e, "target")), "fl-*");
     json_decref(e);
-    stop(&s);
+    harness_server_stop(&s);
 }
 END_TEST
 
