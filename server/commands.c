@@ -796,6 +796,15 @@ static void on_notify(void *arg, bool done, const char *payload)
         }
 }
 
+/* True when on_notify marked an awaited id that check_marked has not read. */
+static bool any_marked(const struct server_commands *c)
+{
+    for (size_t i = 0; i < c->n_awaited; i++)
+        if (c->awaited[i] < 0)
+            return true;
+    return false;
+}
+
 /* Reads the outcome of every id marked by on_notify. */
 static void check_marked(struct server_commands *c, struct store *s)
 {
@@ -863,12 +872,19 @@ static void *thread_main(void *arg)
             tick(c, s);
             next_tick = now + TICK_MS;
         }
+        /* A notification that arrived during the queries above waits in
+         * libpq's buffer, and the socket will not wake poll() for it:
+         * read it now and, if it asks for work, do not sleep. */
+        if (listening && store_commands_consume(s, on_notify, c, &err) != LS_OK)
+            listening = false;
         int fd = listening ? store_commands_socket(s) : -1;
         struct pollfd p[2] = { { .fd = c->wake_fd, .events = POLLIN },
                                { .fd = fd, .events = POLLIN } };
         int64_t wait = next_tick - runtime_clock_now_ms();
         if (!listening && wait > 500)
             wait = 500;             /* reconnect pace while away */
+        if (c->routed_due || any_marked(c))
+            wait = 0;
         if (poll(p, 2, (int)(wait > 0 ? wait : 0)) < 0 && errno != EINTR)
             break;
         if (p[0].revents) {

@@ -219,18 +219,41 @@ static bool catch_up(struct web_events *e)
     }
 }
 
+/*
+ * Reads the notifications pending on the connection and catches up until
+ * none is left.  libpq keeps a notification that arrived while a query ran
+ * (catch_up's) in its own buffer, and the socket will not wake poll() for
+ * it again: the hub must empty that buffer before it sleeps, or an event
+ * would wait for the next heartbeat.  false when the connection broke.
+ */
+static bool drain_pending(struct web_events *e)
+{
+    for (;;) {
+        struct ls_error err = { 0 };
+        unsigned count = 0;
+        if (store_events_consume(e->store, &count, &err) != LS_OK)
+            return false;
+        if (count == 0)
+            return true;
+        if (!catch_up(e))
+            return false;
+    }
+}
+
 static void *hub_main(void *arg)
 {
     struct web_events *e = arg;
     bool listening = false;
     int64_t next_beat = now_ms() + HEARTBEAT_MS;
     while (!__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
-        struct ls_error err = { 0 };
         if (!listening) {
             /* A failed call left the store down; this one reconnects
              * (when the backoff allows) and listens on the new session. */
+            struct ls_error err = { 0 };
             listening = store_events_listen(e->store, &err) == LS_OK && catch_up(e);
         }
+        if (listening && !drain_pending(e))
+            listening = false;
         int pgfd = listening ? store_events_socket(e->store) : -1;
         struct pollfd fds[2] = { { .fd = e->wake_fd, .events = POLLIN },
                                  { .fd = pgfd, .events = POLLIN } };
@@ -240,13 +263,9 @@ static void *hub_main(void *arg)
         int rc = poll(fds, pgfd >= 0 ? 2 : 1, wait < 0 ? 0 : (int)wait);
         if (rc < 0 && errno != EINTR)
             break;
-        if (rc > 0 && pgfd >= 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-            unsigned count = 0;
-            if (store_events_consume(e->store, &count, &err) != LS_OK)
-                listening = false;
-            else if (count > 0 && !catch_up(e))
-                listening = false;
-        }
+        if (rc > 0 && pgfd >= 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) &&
+            !drain_pending(e))
+            listening = false;
         if (now_ms() >= next_beat) {
             next_beat = now_ms() + HEARTBEAT_MS;
             if (listening && !catch_up(e))
