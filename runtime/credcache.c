@@ -3,20 +3,24 @@
  *
  * A chained hash table (FNV-1a over the identity bytes) that doubles when
  * its load factor passes 1.  One allocation per entry holds the entry, its
- * identity and its endpoint name, so freeing is a single walk.
+ * identity and its endpoint name, so freeing is a single walk.  A delta is
+ * a list of such nodes made in advance (each flagged put or drop): applying
+ * it moves them into the table, so the loop thread allocates nothing.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "runtime/credcache.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct node {
-    struct node *next;          /* chain by identity */
+    struct node *next;          /* chain by identity; a delta's list */
     struct node *next_ep;       /* chain by endpoint */
     uint64_t hash;              /* of the identity */
     uint64_t ep_hash;
+    bool drop;                  /* a delta's drop operation */
     struct runtime_credcache_entry e;
     /* identity bytes, then the endpoint's NUL-terminated name */
     char storage[];
@@ -28,6 +32,8 @@ struct runtime_credcache {
     size_t n_buckets;       /* power of two */
     size_t count;
 };
+
+static void node_free(struct node *n);
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
@@ -67,8 +73,7 @@ void runtime_credcache_free(struct runtime_credcache *c)
         struct node *n = c->buckets[i];
         while (n) {
             struct node *next = n->next;
-            explicit_bzero(n->e.key, sizeof n->e.key);
-            free(n);
+            node_free(n);
             n = next;
         }
     }
@@ -106,6 +111,8 @@ static void grow(struct runtime_credcache *c)
     c->n_buckets = nb;
 }
 
+static struct node *node_make(int64_t id, const uint8_t *identity, size_t identity_len,
+                              const char *endpoint, const uint8_t *key, size_t key_len);
 static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
                            size_t identity_len, const char *endpoint, const uint8_t *key,
                            size_t key_len, struct ls_error *err);
@@ -150,26 +157,37 @@ const char *runtime_credcache_find_rpk(const struct runtime_credcache *c, const 
     return e ? e->endpoint : NULL;
 }
 
-static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
-                           size_t identity_len, const char *endpoint, const uint8_t *key,
-                           size_t key_len, struct ls_error *err)
+/* A detached node for identity -> (endpoint, key); NULL on ENOMEM. */
+static struct node *node_make(int64_t id, const uint8_t *identity, size_t identity_len,
+                              const char *endpoint, const uint8_t *key, size_t key_len)
 {
-    if (runtime_credcache_find(c, identity, identity_len))
-        return ls_error_set(err, LS_ECONFLICT, "credential cache: identity listed twice");
-    size_t ep_len = strlen(endpoint);
+    size_t ep_len = endpoint ? strlen(endpoint) : 0;
     struct node *n = calloc(1, sizeof *n + identity_len + ep_len + 1);
     if (!n)
-        return ls_error_set(err, LS_ENOMEM, "credential cache: out of memory");
+        return NULL;
     memcpy(n->storage, identity, identity_len);
-    memcpy(n->storage + identity_len, endpoint, ep_len + 1);
+    if (endpoint)
+        memcpy(n->storage + identity_len, endpoint, ep_len + 1);
     n->hash = fnv1a(identity, identity_len);
-    n->ep_hash = fnv1a((const uint8_t *)endpoint, ep_len);
+    n->ep_hash = fnv1a((const uint8_t *)n->storage + identity_len, ep_len);
     n->e.identity = (const uint8_t *)n->storage;
     n->e.identity_len = identity_len;
     n->e.endpoint = n->storage + identity_len;
     if (key_len)
         memcpy(n->e.key, key, key_len);
     n->e.key_len = key_len;
+    n->e.id = id;
+    return n;
+}
+
+static void node_free(struct node *n)
+{
+    explicit_bzero(n->e.key, sizeof n->e.key);
+    free(n);
+}
+
+static void node_link(struct runtime_credcache *c, struct node *n)
+{
     if (c->count >= c->n_buckets)
         grow(c);
     n->next = c->buckets[n->hash & (c->n_buckets - 1)];
@@ -177,6 +195,44 @@ static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
     n->next_ep = c->by_ep[n->ep_hash & (c->n_buckets - 1)];
     c->by_ep[n->ep_hash & (c->n_buckets - 1)] = n;
     c->count++;
+}
+
+/* The node with n's identity in c, or NULL. */
+static struct node *node_find(const struct runtime_credcache *c, uint64_t h,
+                              const uint8_t *identity, size_t identity_len)
+{
+    for (struct node *n = c->buckets[h & (c->n_buckets - 1)]; n; n = n->next)
+        if (n->hash == h && n->e.identity_len == identity_len &&
+            memcmp(n->e.identity, identity, identity_len) == 0)
+            return n;
+    return NULL;
+}
+
+static void node_unlink(struct runtime_credcache *c, struct node *n)
+{
+    for (struct node **p = &c->buckets[n->hash & (c->n_buckets - 1)]; *p; p = &(*p)->next)
+        if (*p == n) {
+            *p = n->next;
+            break;
+        }
+    for (struct node **p = &c->by_ep[n->ep_hash & (c->n_buckets - 1)]; *p; p = &(*p)->next_ep)
+        if (*p == n) {
+            *p = n->next_ep;
+            break;
+        }
+    c->count--;
+}
+
+static enum ls_rc add_node(struct runtime_credcache *c, const uint8_t *identity,
+                           size_t identity_len, const char *endpoint, const uint8_t *key,
+                           size_t key_len, struct ls_error *err)
+{
+    if (runtime_credcache_find(c, identity, identity_len))
+        return ls_error_set(err, LS_ECONFLICT, "credential cache: identity listed twice");
+    struct node *n = node_make(0, identity, identity_len, endpoint, key, key_len);
+    if (!n)
+        return ls_error_set(err, LS_ENOMEM, "credential cache: out of memory");
+    node_link(c, n);
     return LS_OK;
 }
 
@@ -186,12 +242,8 @@ const struct runtime_credcache_entry *runtime_credcache_find(const struct runtim
 {
     if (!c || !identity_len)
         return NULL;
-    uint64_t h = fnv1a(identity, identity_len);
-    for (struct node *n = c->buckets[h & (c->n_buckets - 1)]; n; n = n->next)
-        if (n->hash == h && n->e.identity_len == identity_len &&
-            memcmp(n->e.identity, identity, identity_len) == 0)
-            return &n->e;
-    return NULL;
+    struct node *n = node_find(c, fnv1a(identity, identity_len), identity, identity_len);
+    return n ? &n->e : NULL;
 }
 
 bool runtime_credcache_has_endpoint(const struct runtime_credcache *c, const char *endpoint)
@@ -218,4 +270,168 @@ void runtime_credcache_each(const struct runtime_credcache *c, runtime_credcache
     for (size_t i = 0; i < c->n_buckets; i++)
         for (const struct node *n = c->buckets[i]; n; n = n->next)
             fn(arg, &n->e);
+}
+
+/* ---- deltas ---- */
+
+struct runtime_credcache_delta {
+    struct node *head, *tail;   /* operations in order, chained by next */
+    size_t n;
+};
+
+struct runtime_credcache_delta *runtime_credcache_delta_new(struct ls_error *err)
+{
+    struct runtime_credcache_delta *d = calloc(1, sizeof *d);
+    if (!d)
+        ls_error_set(err, LS_ENOMEM, "credential delta: out of memory");
+    return d;
+}
+
+void runtime_credcache_delta_free(struct runtime_credcache_delta *d)
+{
+    if (!d)
+        return;
+    for (struct node *n = d->head, *next; n; n = next) {
+        next = n->next;
+        node_free(n);
+    }
+    free(d);
+}
+
+static enum ls_rc delta_push(struct runtime_credcache_delta *d, bool drop, int64_t id,
+                             const uint8_t *k, size_t k_len, const char *endpoint,
+                             const uint8_t *key, size_t key_len, struct ls_error *err)
+{
+    struct node *n = node_make(id, k, k_len, endpoint, key, key_len);
+    if (!n)
+        return ls_error_set(err, LS_ENOMEM, "credential delta: out of memory");
+    n->drop = drop;
+    if (d->tail)
+        d->tail->next = n;
+    else
+        d->head = n;
+    d->tail = n;
+    d->n++;
+    return LS_OK;
+}
+
+enum ls_rc runtime_credcache_delta_put(struct runtime_credcache_delta *d, int64_t id,
+                                       const uint8_t *identity, size_t identity_len,
+                                       const char *endpoint, const uint8_t *key,
+                                       size_t key_len, struct ls_error *err)
+{
+    if (!identity_len || !endpoint || key_len == 0 || key_len > RUNTIME_CREDCACHE_KEY_MAX)
+        return ls_error_set(err, LS_EINVAL, "credential cache: bad identity or key length");
+    return delta_push(d, false, id, identity, identity_len, endpoint, key, key_len, err);
+}
+
+enum ls_rc runtime_credcache_delta_put_rpk(struct runtime_credcache_delta *d, int64_t id,
+                                           const uint8_t *spki, size_t spki_len,
+                                           const char *endpoint, struct ls_error *err)
+{
+    uint8_t k[RPK_TAG_LEN + 1024];
+    if (!spki_len || spki_len > 1024 || !endpoint)
+        return ls_error_set(err, LS_EINVAL, "credential cache: bad public key length");
+    return delta_push(d, false, id, k, rpk_key(spki, spki_len, k), endpoint, NULL, 0, err);
+}
+
+enum ls_rc runtime_credcache_delta_drop(struct runtime_credcache_delta *d, int64_t id,
+                                        const uint8_t *identity, size_t identity_len,
+                                        struct ls_error *err)
+{
+    if (!identity_len)
+        return ls_error_set(err, LS_EINVAL, "credential cache: empty identity");
+    return delta_push(d, true, id, identity, identity_len, NULL, NULL, 0, err);
+}
+
+enum ls_rc runtime_credcache_delta_drop_rpk(struct runtime_credcache_delta *d, int64_t id,
+                                            const uint8_t *spki, size_t spki_len,
+                                            struct ls_error *err)
+{
+    uint8_t k[RPK_TAG_LEN + 1024];
+    if (!spki_len || spki_len > 1024)
+        return ls_error_set(err, LS_EINVAL, "credential cache: bad public key length");
+    return delta_push(d, true, id, k, rpk_key(spki, spki_len, k), NULL, NULL, 0, err);
+}
+
+size_t runtime_credcache_delta_count(const struct runtime_credcache_delta *d)
+{
+    return d ? d->n : 0;
+}
+
+void runtime_credcache_delta_append(struct runtime_credcache_delta *dst,
+                                    struct runtime_credcache_delta *src)
+{
+    if (!src->head)
+        return;
+    if (dst->tail)
+        dst->tail->next = src->head;
+    else
+        dst->head = src->head;
+    dst->tail = src->tail;
+    dst->n += src->n;
+    *src = (struct runtime_credcache_delta){ 0 };
+}
+
+static bool same_binding(const struct runtime_credcache_entry *a,
+                         const struct runtime_credcache_entry *b)
+{
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0 &&
+           strcmp(a->endpoint, b->endpoint) == 0;
+}
+
+/* One operation; takes op (linked into c or freed). */
+static void apply_one(struct runtime_credcache *c, struct node *op,
+                      runtime_credcache_gone_fn *gone, void *arg)
+{
+    struct node *old = node_find(c, op->hash, op->e.identity, op->e.identity_len);
+    if (op->drop) {
+        if (old && (!op->e.id || old->e.id == op->e.id)) {
+            node_unlink(c, old);
+            if (gone)
+                gone(arg, &old->e, NULL);
+            node_free(old);
+        }
+        node_free(op);
+        return;
+    }
+    if (old) {
+        node_unlink(c, old);
+        if (gone && !same_binding(&old->e, &op->e))
+            gone(arg, &old->e, &op->e);
+        node_free(old);
+    }
+    node_link(c, op);
+}
+
+void runtime_credcache_apply(struct runtime_credcache *c, struct runtime_credcache_delta *d,
+                             runtime_credcache_gone_fn *gone, void *arg)
+{
+    struct node *n = d->head;
+    *d = (struct runtime_credcache_delta){ 0 };
+    while (n) {
+        struct node *next = n->next;
+        n->next = NULL;
+        apply_one(c, n, gone, arg);
+        n = next;
+    }
+}
+
+struct runtime_credcache *runtime_credcache_clone(const struct runtime_credcache *c,
+                                                  struct ls_error *err)
+{
+    struct runtime_credcache *t = runtime_credcache_new(err);
+    for (size_t i = 0; t && i < c->n_buckets; i++) {
+        for (const struct node *n = c->buckets[i]; n; n = n->next) {
+            struct node *m = node_make(n->e.id, n->e.identity, n->e.identity_len,
+                                       n->e.endpoint, n->e.key, n->e.key_len);
+            if (!m) {
+                runtime_credcache_free(t);
+                ls_error_set(err, LS_ENOMEM, "credential cache: out of memory");
+                return NULL;
+            }
+            node_link(t, m);
+        }
+    }
+    return t;
 }

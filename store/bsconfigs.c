@@ -8,7 +8,9 @@
  * glob with bracket expressions into a safe regular expression in SQL is
  * more code (and more ways to be wrong) than one libc call.  Template
  * counts are small (tens, not thousands), so shipping their names is cheap;
- * a template's body is fetched only when it wins.
+ * a template's body is fetched only when it wins.  For a NoSec request the
+ * same query first asks whether a credential of the endpoint bars NoSec
+ * (store_bsconfigs_resolve_nosec): no extra round trip.
  *
  * The import is three statements in one transaction, each reading the same
  * JSON array through jsonb_to_recordset: one parameter, one parse per
@@ -209,24 +211,46 @@ static void pick(const PGresult *res, int *winner, bool *need_body, const char *
     }
 }
 
+/* The resolution query: kind ('d'evice, 't'emplate, 'z' default), name,
+ * match, body (device and default only), priority. */
+#define RESOLVE_ROWS                                                                     \
+    "SELECT CASE WHEN endpoint = $1 THEN 'd' WHEN match IS NOT NULL THEN 't' ELSE 'z' END" \
+    "  AS k, name, match, CASE WHEN match IS NULL THEN body::text END AS body, priority"   \
+    " FROM bootstrap_configs WHERE (endpoint = $1 OR match IS NOT NULL OR name = $2)"
+
+/* For a NoSec request: first a row of kind 'b' when a credential of the
+ * endpoint bars NoSec (its body says which: 'factory' or 'bootstrap'),
+ * and then no configuration rows at all. */
+static const char resolve_nosec_sql[] =
+    "WITH bar AS (SELECT CASE WHEN batch_id IS NOT NULL THEN 'factory' ELSE 'bootstrap' END"
+    "  AS why FROM credentials WHERE endpoint = $1 AND (batch_id IS NOT NULL OR"
+    "  (scope = 'bootstrap' AND (mode <> 'nosec' OR state = 'revoked'))) LIMIT 1)"
+    " SELECT 'b' AS k, NULL AS name, NULL AS match, why AS body, 0 AS priority FROM bar"
+    " UNION ALL " RESOLVE_ROWS " AND NOT EXISTS (SELECT 1 FROM bar)"
+    " ORDER BY k, priority, name";
+
 /* One resolution attempt; LS_ECONFLICT when the chosen template vanished
- * between the two queries (the caller tries again). */
+ * between the two queries (the caller tries again).  barred non-NULL: a
+ * NoSec request (see store_bsconfigs_resolve_nosec). */
 static enum ls_rc resolve_once(struct store *s, const char *endpoint, char **name_out,
-                               char **body_out, struct ls_error *err)
+                               char **body_out, const char **barred, struct ls_error *err)
 {
     PGresult *res = NULL;
     const char *values[] = { endpoint, STORE_BSCONFIGS_DEFAULT };
     int w;
     bool need_body;
-    enum ls_rc rc = store_exec_text(
-        s, "resolve bootstrap config",
-        "SELECT CASE WHEN endpoint = $1 THEN 'd' WHEN match IS NOT NULL THEN 't' ELSE 'z' END"
-        "  AS k, name, match, CASE WHEN match IS NULL THEN body::text END"
-        " FROM bootstrap_configs WHERE endpoint = $1 OR match IS NOT NULL OR name = $2"
-        " ORDER BY k, priority, name",
-        2, values, &res, err);
+    enum ls_rc rc = store_exec_text(s, "resolve bootstrap config",
+                                    barred ? resolve_nosec_sql
+                                           : RESOLVE_ROWS " ORDER BY k, priority, name",
+                                    2, values, &res, err);
     if (rc != LS_OK)
         goto out;
+    if (barred && PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 'b') {
+        *barred = PQgetvalue(res, 0, 3)[0] == 'f'
+                      ? "the endpoint has a factory credential: NoSec refused"
+                      : "the endpoint has a bootstrap credential: NoSec refused";
+        goto out;
+    }
     pick(res, &w, &need_body, endpoint);
     if (w < 0) {
         rc = ls_error_set(err, LS_ENOTFOUND,
@@ -250,8 +274,9 @@ out:
     return rc;
 }
 
-enum ls_rc store_bsconfigs_resolve(struct store *s, const char *endpoint, char **name_out,
-                                   char **body_json_out, struct ls_error *err)
+/* store_bsconfigs_resolve, and with barred the NoSec check. */
+static enum ls_rc resolve(struct store *s, const char *endpoint, char **name_out,
+                          char **body_json_out, const char **barred, struct ls_error *err)
 {
     enum ls_rc rc = LS_ECONFLICT;
     *name_out = NULL;
@@ -260,7 +285,7 @@ enum ls_rc store_bsconfigs_resolve(struct store *s, const char *endpoint, char *
     for (int attempt = 0; attempt < 3 && rc == LS_ECONFLICT; attempt++) {
         free(*name_out);
         *name_out = NULL;
-        rc = resolve_once(s, endpoint, name_out, body_json_out, err);
+        rc = resolve_once(s, endpoint, name_out, body_json_out, barred, err);
     }
     if (rc == LS_ECONFLICT)
         rc = ls_error_set(err, LS_ETRANSIENT, "bootstrap configurations keep changing");
@@ -270,6 +295,20 @@ enum ls_rc store_bsconfigs_resolve(struct store *s, const char *endpoint, char *
         *name_out = *body_json_out = NULL;
     }
     return rc;
+}
+
+enum ls_rc store_bsconfigs_resolve(struct store *s, const char *endpoint, char **name_out,
+                                   char **body_json_out, struct ls_error *err)
+{
+    return resolve(s, endpoint, name_out, body_json_out, NULL, err);
+}
+
+enum ls_rc store_bsconfigs_resolve_nosec(struct store *s, const char *endpoint,
+                                         char **name_out, char **body_json_out,
+                                         const char **barred_out, struct ls_error *err)
+{
+    *barred_out = NULL;
+    return resolve(s, endpoint, name_out, body_json_out, barred_out, err);
 }
 
 /* The import's statements; $1 is the rows array in every one. */

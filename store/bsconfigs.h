@@ -24,6 +24,8 @@
  *   store_bsconfigs_list      a page of configurations, summary only
  *   store_bsconfigs_delete    delete by name
  *   store_bsconfigs_resolve   device > first matching template > default
+ *   store_bsconfigs_resolve_nosec  the same for a NoSec request, unless a
+ *                             credential of the endpoint bars NoSec
  *   store_bsconfigs_import    many device configurations, one transaction
  *   store_bsconfigs_glob_match  the glob semantics used by resolve
  *
@@ -99,6 +101,23 @@ enum ls_rc store_bsconfigs_delete(struct store *s, const char *name,
 enum ls_rc store_bsconfigs_resolve(struct store *s, const char *endpoint,
                                    char **name_out, char **body_json_out,
                                    struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * store_bsconfigs_resolve_nosec -- store_bsconfigs_resolve for a request
+ * that came over plain CoAP (NoSec), with the check that keeps it from
+ * taking over a device in the same query: when the endpoint has a
+ * bootstrap-scope credential in any state ('revoked' too: a revoked
+ * bootstrap account is reopened only by a new factory account, never by
+ * NoSec; a live one of mode 'nosec' alone does not count), or any
+ * credential from a factory batch (credentials.batch_id), *barred_out is
+ * set to a static text saying which, nothing is resolved (both outputs
+ * NULL) and LS_OK is returned.  Otherwise *barred_out is NULL and the rest
+ * is store_bsconfigs_resolve.
+ */
+enum ls_rc store_bsconfigs_resolve_nosec(struct store *s, const char *endpoint,
+                                         char **name_out, char **body_json_out,
+                                         const char **barred_out,
+                                         struct ls_error *err) LS_MUST_CHECK;
 
 /*
  * store_bsconfigs_import -- insert or replace many device configurations

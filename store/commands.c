@@ -110,22 +110,23 @@ enum ls_rc store_commands_insert(struct store *s, const char *endpoint, const ch
 }
 
 enum ls_rc store_commands_claim_next(struct store *s, const char *endpoint,
-                                     struct store_command *out, struct ls_error *err)
+                                     const char *instance, struct store_command *out,
+                                     struct ls_error *err)
 {
     PGresult *res = NULL;
     memset(out, 0, sizeof *out);
-    const char *values[] = { endpoint };
+    const char *values[] = { endpoint, instance };
     enum ls_rc rc = exec_row(
         s, "claim the next queued command",
         "WITH n AS (SELECT id FROM commands WHERE endpoint = $1 AND state = 'queued'"
         "  AND mode = 'queue' AND (expires_at IS NULL OR expires_at > now())"
         "  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),"
-        " c AS (UPDATE commands k SET state = 'sent', updated_at = now() FROM n"
-        "  WHERE k.id = n.id"
+        " c AS (UPDATE commands k SET state = 'sent', sent_by = $2::text, updated_at = now()"
+        "  FROM n WHERE k.id = n.id"
         "  RETURNING k.id, k.endpoint, k.op, k.path, k.state, k.body, k.expires_at)" CMD_EVENT
         " SELECT c.id, c.endpoint, c.body::text, " REMAINING("c.expires_at") ", "
         NOTIFY_EVENTS " FROM c",
-        1, values, &res, err);
+        2, values, &res, err);
     if (rc == LS_OK && !take_command(res, 0, out)) {
         store_command_clear(out);
         rc = ls_error_set(err, LS_ENOMEM, "claim command: out of memory");
@@ -151,8 +152,8 @@ enum ls_rc store_commands_requeue(struct store *s, int64_t id, struct ls_error *
     i64text(idt, sizeof idt, id);
     const char *values[] = { idt };
     return transition(s, "requeue command",
-                      "WITH c AS (UPDATE commands SET state = 'queued', updated_at = now()"
-                      " WHERE id = $1 AND state = 'sent'"
+                      "WITH c AS (UPDATE commands SET state = 'queued', sent_by = NULL,"
+                      " updated_at = now() WHERE id = $1 AND state = 'sent'"
                       " RETURNING id, endpoint, op, path, state)" CMD_EVENT
                       " SELECT c.id, " NOTIFY_EVENTS " FROM c",
                       1, values, err);
@@ -228,7 +229,8 @@ enum ls_rc store_commands_take_routed(struct store *s, const char *instance,
     const char *values[] = { instance };
     enum ls_rc rc = store_exec_text(
         s, "take routed commands",
-        "WITH c AS (UPDATE commands SET state = 'sent', mode = 'held', updated_at = now()"
+        "WITH c AS (UPDATE commands SET state = 'sent', mode = 'held', sent_by = $1,"
+        "  updated_at = now()"
         "  WHERE target_instance = $1 AND state = 'queued' AND mode = 'route'"
         "  AND expires_at > now()"
         "  RETURNING id, endpoint, op, path, state, body, expires_at)" CMD_EVENT
@@ -268,6 +270,48 @@ enum ls_rc store_commands_expire(struct store *s, size_t *n_out, struct ls_error
         0, NULL, &res, err);
     if (rc == LS_OK)
         *n_out = (size_t)PQntuples(res);
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Orphans: 'sent' for longer than DEAD_AFTER by an instance without a live
+ * heartbeat (or none recorded).  A side-effect-free queue-mode command
+ * (SAFE_OPS) with TTL left goes back to 'queued' for the device's next
+ * wake; everything else fails with 503 "interrupted" (store/commands.h
+ * says why).  Both UPDATEs read the same snapshot, so their conditions
+ * are disjoint rather than chained.
+ */
+#define SAFE_OPS "('read', 'discover', 'read_composite')"
+#define ORPHAN                                                                            "state = 'sent' AND updated_at < now() - " DEAD_AFTER                                 " AND NOT EXISTS (SELECT 1 FROM server_instances i WHERE i.id = k.sent_by"            " AND i.last_heartbeat > now() - " DEAD_AFTER ")"
+#define RETRYABLE                                                                         "(k.mode = 'queue' AND k.op IN " SAFE_OPS                                             " AND (k.expires_at IS NULL OR k.expires_at > now()))"
+#define INTERRUPTED                                                                       "'{\"error\":{\"code\":\"interrupted\",\"message\":\"the lodestar-server "      "instance delivering this command stopped before the device answered; whether the "     "device applied it is unknown\"}}'"
+
+enum ls_rc store_commands_sweep(struct store *s, size_t *failed_out, size_t *requeued_out,
+                                struct ls_error *err)
+{
+    PGresult *res = NULL;
+    *failed_out = *requeued_out = 0;
+    enum ls_rc rc = store_exec_text(
+        s, "sweep orphaned commands",
+        "WITH rq AS (UPDATE commands k SET state = 'queued', sent_by = NULL,"
+        "  updated_at = now() WHERE " ORPHAN " AND " RETRYABLE
+        "  RETURNING id, endpoint, op, path, state),"
+        " fl AS (UPDATE commands k SET state = 'failed', sent_by = NULL, http_status = 503,"
+        "  http_body = " INTERRUPTED ", result = " INTERRUPTED "::jsonb, updated_at = now()"
+        "  WHERE " ORPHAN " AND NOT " RETRYABLE
+        "  RETURNING id, endpoint, op, path, state),"
+        " c AS (SELECT * FROM rq UNION ALL SELECT * FROM fl)" CMD_EVENT
+        " SELECT c.state, " NOTIFY_EVENTS ","
+        " CASE WHEN c.state = 'failed' THEN"
+        " pg_notify('" STORE_COMMANDS_DONE_CHANNEL "', c.id::text) END FROM c",
+        0, NULL, &res, err);
+    for (int i = 0; rc == LS_OK && i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 0), "failed") == 0)
+            (*failed_out)++;
+        else
+            (*requeued_out)++;
+    }
     PQclear(res);
     return rc;
 }

@@ -26,6 +26,7 @@
  *   store_commands_requeue / _finish / _to_queue / _abandon
  *   store_commands_take_routed       routed commands for this instance -> sent
  *   store_commands_expire            queued past expires_at -> expired
+ *   store_commands_sweep             orphans of a dead instance: re-queue or fail
  *   store_commands_outcome           what a routed caller answers
  *   store_commands_get / _list       the API's JSON
  *   store_commands_holder            who holds an endpoint's registration
@@ -78,10 +79,11 @@ enum ls_rc store_commands_insert(struct store *s, const char *endpoint, const ch
                                  struct ls_error *err) LS_MUST_CHECK;
 
 /* The oldest command of endpoint queued for the device and not expired,
- * now sent.  LS_ENOTFOUND when there is none.  Concurrent claimers (two
- * instances) never get the same row (FOR UPDATE SKIP LOCKED). */
+ * now sent by instance (commands.sent_by, for store_commands_sweep).
+ * LS_ENOTFOUND when there is none.  Concurrent claimers (two instances)
+ * never get the same row (FOR UPDATE SKIP LOCKED). */
 enum ls_rc store_commands_claim_next(struct store *s, const char *endpoint,
-                                     struct store_command *out,
+                                     const char *instance, struct store_command *out,
                                      struct ls_error *err) LS_MUST_CHECK;
 
 /* sent -> queued: the device fell asleep before it could be sent. */
@@ -108,6 +110,25 @@ enum ls_rc store_commands_abandon(struct store *s, int64_t id,
 enum ls_rc store_commands_take_routed(struct store *s, const char *instance,
                                       struct store_command **out, size_t *n_out,
                                       struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * store_commands_sweep -- commands an instance left 'sent' when it stopped
+ * mid-delivery (crash, kill -9): 'sent' for over 30 s (DEAD_AFTER) by an
+ * instance whose heartbeat is older than that (or unknown).  Run by every
+ * instance at start and then every tick, so a crashed instance's commands
+ * are settled within about a minute whoever survives it.
+ *   - read, discover, read_composite of a queue-mode device, TTL left:
+ *     re-queued (state 'queued'; delivered at the device's next wake).
+ *     They change nothing on the device, so running them again is safe.
+ *   - anything else: failed, 503 {"error":{"code":"interrupted"}}.  The
+ *     request may have reached the device and been applied (a write, an
+ *     execute, a create); running it again could apply it twice, which
+ *     only the operator may decide.  Routed callers waiting for it are
+ *     told (lodestar_command_done).
+ * *failed_out, *requeued_out: how many.
+ */
+enum ls_rc store_commands_sweep(struct store *s, size_t *failed_out, size_t *requeued_out,
+                                struct ls_error *err) LS_MUST_CHECK;
 
 /* Queued commands past expires_at -> expired; *n_out how many. */
 enum ls_rc store_commands_expire(struct store *s, size_t *n_out,

@@ -6,12 +6,16 @@
  * (opening secrets), the PSK cache builder, and the watcher thread that
  * keeps a daemon's cache fresh through LISTEN lodestar_credentials.
  *
- * Every change sends pg_notify('lodestar_credentials', ...) in the same
- * statement, so it is delivered exactly when the change commits.  The
- * payload (credential id or endpoint) is informative: the watcher reloads
- * the whole scope on any notification.  A full reload was preferred to
- * applying deltas: it cannot drift from the table, and loading tens of
- * thousands of rows takes milliseconds on a thread that nobody waits on.
+ * Change tracking (migrations/0007_credential_changes.sql): a trigger
+ * stamps every cache-relevant change with its transaction id
+ * (changed_xid) and notifies lodestar_credentials_<scope> once per
+ * statement.  The watcher listens to its own scope's channel only, loads
+ * the whole scope on (re)connection, and afterwards only the rows changed
+ * since the snapshot xmin of its previous read ("everything changed since
+ * the last read", so a lost or folded notification never loses a change),
+ * at most once per COALESCE_MS during a burst.  The rows go to the loop
+ * thread as a delta (runtime/credcache.h), applied in place.  The older
+ * pg_notify('lodestar_credentials', ...) calls remain for other listeners.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -167,6 +171,7 @@ enum ls_rc store_credentials_expire(struct store *s, int64_t ttl_s, int64_t *cou
     static const char sql[] =
         "WITH r AS (UPDATE credentials SET state = 'revoked', revoked_at = now()"
         "           WHERE state = 'issued' AND (expires_at < now() OR (expires_at IS NULL"
+        "           AND $1::bigint > 0"
         "           AND created_at < now() - $1::bigint * interval '1 second'))"
         "           RETURNING id, endpoint, scope, identity),"
         " a AS (INSERT INTO audit_log (actor, action, target, detail)"
@@ -191,6 +196,148 @@ enum ls_rc store_credentials_expire(struct store *s, int64_t ttl_s, int64_t *cou
                              NULL, err);
     if (count_out)
         *count_out = n;
+    return rc;
+}
+
+/* ---- issuing in rounds ---- */
+
+/* A growing text buffer for array literals; ok false after ENOMEM. */
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool ok;
+};
+
+static void buf_put(struct buf *b, const char *s, size_t n)
+{
+    if (!b->ok)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->ok = false;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+/* One element of a text[] literal: NULL, or "..." with " and \ escaped. */
+static void buf_elem(struct buf *b, size_t i, const char *v)
+{
+    buf_put(b, i ? "," : "{", 1);
+    if (!v) {
+        buf_put(b, "NULL", 4);
+        return;
+    }
+    buf_put(b, "\"", 1);
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            buf_put(b, "\\", 1);
+        buf_put(b, c, 1);
+    }
+    buf_put(b, "\"", 1);
+}
+
+static void buf_wipe(struct buf *b)
+{
+    if (b->p)
+        explicit_bzero(b->p, b->cap);
+    free(b->p);
+}
+
+/* The sealed secret of it as hex into b's element i. */
+static enum ls_rc seal_hex(const struct store_secret_key *key,
+                           const struct store_credentials_issue *it, struct buf *b, size_t i,
+                           struct ls_error *err)
+{
+    struct store_credential c = { .identity = it->identity, .secret = it->psk,
+                                  .secret_len = it->psk_len };
+    uint8_t *blob = NULL;
+    size_t n = it->psk_len + STORE_SECRET_OVERHEAD;
+    char *hex = NULL;
+    enum ls_rc rc = seal(key, &c, &blob, err);
+    if (rc == LS_OK && !(hex = malloc(2 * n + 1)))
+        rc = ls_error_set(err, LS_ENOMEM, "issue credentials: out of memory");
+    for (size_t k = 0; rc == LS_OK && k < n; k++)
+        snprintf(hex + 2 * k, 3, "%02x", blob[k]);
+    if (rc == LS_OK)
+        buf_elem(b, i, hex);
+    if (blob)
+        explicit_bzero(blob, n);
+    free(blob);
+    free(hex);
+    return rc;
+}
+
+enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_secret_key *key,
+                                         struct store_credentials_issue *items, size_t n,
+                                         int64_t ttl_s, struct ls_error *err)
+{
+    static const char sql[] =
+        "WITH j AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "           $5::int[]) WITH ORDINALITY AS x(endpoint, identity, secret, server_uri,"
+        "           ssid, n)),"
+        " ep AS (INSERT INTO endpoints (name, origin) SELECT DISTINCT endpoint, 'bootstrap'"
+        "        FROM j ON CONFLICT (name) DO NOTHING),"
+        " c AS (INSERT INTO credentials (endpoint, scope, mode, identity, secret, key_id,"
+        "                                state, server_uri, ssid, expires_at)"
+        "       SELECT endpoint, 'server', 'psk', identity, decode(secret, 'hex'), $6::bigint,"
+        "              'issued', server_uri, ssid, CASE WHEN $7::bigint > 0 THEN now() +"
+        "              $7::bigint * interval '1 second' END FROM j ORDER BY n"
+        "       ON CONFLICT (scope, mode, identity) WHERE state <> 'revoked'"
+        "       AND identity IS NOT NULL AND identity <> '' DO NOTHING"
+        "       RETURNING id, identity)"
+        " SELECT j.n, c.id FROM j LEFT JOIN c ON c.identity = j.identity ORDER BY j.n";
+    struct buf eps = { .ok = true }, ids = { .ok = true }, secs = { .ok = true },
+               uris = { .ok = true }, ssids = { .ok = true };
+    char key_id[16], ttl[24], ssid[16];
+    PGresult *res = NULL;
+    enum ls_rc rc = LS_OK;
+    for (size_t i = 0; i < n; i++) {
+        items[i].id = 0;
+        items[i].rc = LS_EIO;
+    }
+    for (size_t i = 0; rc == LS_OK && i < n; i++) {
+        buf_elem(&eps, i, items[i].endpoint);
+        buf_elem(&ids, i, items[i].identity);
+        buf_elem(&uris, i, items[i].server_uri);
+        snprintf(ssid, sizeof ssid, "%d", items[i].ssid);
+        buf_put(&ssids, i ? "," : "{", 1);
+        buf_put(&ssids, items[i].ssid > 0 ? ssid : "NULL", strlen(items[i].ssid > 0 ? ssid
+                                                                                  : "NULL"));
+        rc = seal_hex(key, &items[i], &secs, i, err);
+    }
+    struct buf *all[5] = { &eps, &ids, &secs, &uris, &ssids };
+    for (size_t k = 0; k < 5; k++)
+        buf_put(all[k], n ? "}" : "{}", n ? 1 : 2);
+    if (rc == LS_OK && !(eps.ok && ids.ok && secs.ok && uris.ok && ssids.ok))
+        rc = ls_error_set(err, LS_ENOMEM, "issue credentials: out of memory");
+    if (rc == LS_OK) {
+        snprintf(key_id, sizeof key_id, "%" PRIu32, key->id);
+        snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
+        const char *values[7] = { eps.p, ids.p, secs.p, uris.p, ssids.p, key_id, ttl };
+        rc = store_exec_text(s, "issue credentials", sql, 7, values, &res, err);
+    }
+    for (int r = 0; rc == LS_OK && r < PQntuples(res); r++) {
+        size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10) - 1;
+        if (i >= n)
+            continue;
+        bool inserted = !PQgetisnull(res, r, 1);
+        items[i].id = inserted ? strtoll(PQgetvalue(res, r, 1), NULL, 10) : 0;
+        /* Not inserted: a live credential has that identity already. */
+        items[i].rc = inserted || items[i].already_ok ? LS_OK : LS_ECONFLICT;
+    }
+    for (size_t k = 0; k < 5; k++)
+        buf_wipe(all[k]);
+    PQclear(res);
     return rc;
 }
 
@@ -271,103 +418,239 @@ enum ls_rc store_credentials_load(struct store *s, const struct store_secret_key
     return LS_OK;
 }
 
-struct cache_build {
-    struct runtime_credcache *cache;
+/* ---- the cache: full loads and deltas ---- */
+
+struct delta_build {
+    struct runtime_credcache_delta *d;
     enum ls_rc rc;
     struct ls_error *err;
 };
 
-static void add_psk(void *arg, const struct store_credential *c)
+static void delta_fail(struct delta_build *b, enum ls_rc rc, const struct store_credential *c,
+                       const struct ls_error *local)
 {
-    struct cache_build *b = arg;
-    struct ls_error local = { 0 };
-    enum ls_rc rc;
-    if (b->rc != LS_OK)
-        return;
-    if (strcmp(c->mode, "rpk") == 0 && c->public_key)
-        rc = runtime_credcache_add_rpk(b->cache, c->public_key, c->public_key_len, c->endpoint,
-                                       &local);
-    else if (strcmp(c->mode, "psk") == 0 && c->identity && c->secret)
-        rc = runtime_credcache_add(b->cache, (const uint8_t *)c->identity,
-                                   strlen(c->identity), c->endpoint, c->secret,
-                                   c->secret_len, &local);
-    else
-        return;
     /* A key too long for DTLS PSK is skipped, not fatal: one bad row must
      * not lock every other device out. */
     if (rc == LS_ENOMEM)
-        b->rc = ls_error_set(b->err, rc, "%s", local.msg);
+        b->rc = ls_error_set(b->err, rc, "%s", local->msg);
     else if (rc != LS_OK)
         ls_log_warn("credential_skipped", "id=%" PRId64 " endpoint=%s reason=\"%s\"", c->id,
-                    c->endpoint, local.msg);
+                    c->endpoint, local->msg);
+}
+
+/* A row (secret opened) -> put, or drop when revoked. */
+static void delta_row(void *arg, const struct store_credential *c)
+{
+    struct delta_build *b = arg;
+    struct ls_error local = { 0 };
+    enum ls_rc rc = LS_OK;
+    bool live = strcmp(c->state, "revoked") != 0;
+    if (b->rc != LS_OK)
+        return;
+    if (strcmp(c->mode, "rpk") == 0 && c->public_key)
+        rc = live ? runtime_credcache_delta_put_rpk(b->d, c->id, c->public_key,
+                                                    c->public_key_len, c->endpoint, &local)
+                  : runtime_credcache_delta_drop_rpk(b->d, c->id, c->public_key,
+                                                     c->public_key_len, &local);
+    else if (strcmp(c->mode, "psk") == 0 && c->identity && *c->identity && live && c->secret)
+        rc = runtime_credcache_delta_put(b->d, c->id, (const uint8_t *)c->identity,
+                                         strlen(c->identity), c->endpoint, c->secret,
+                                         c->secret_len, &local);
+    else if (strcmp(c->mode, "psk") == 0 && c->identity && *c->identity)
+        rc = runtime_credcache_delta_drop(b->d, c->id, (const uint8_t *)c->identity,
+                                          strlen(c->identity), &local);
+    delta_fail(b, rc, c, &local);
+}
+
+/* A row whose secret does not open: whatever the cache held for it goes. */
+static void delta_unreadable(struct delta_build *b, PGresult *res, int i)
+{
+    struct ls_error local = { 0 };
+    if (b->rc != LS_OK || PQgetisnull(res, i, 4) || !*PQgetvalue(res, i, 4) ||
+        strcmp(PQgetvalue(res, i, 3), "psk") != 0)
+        return;
+    const char *identity = PQgetvalue(res, i, 4);
+    struct store_credential c = { .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                                  .endpoint = PQgetvalue(res, i, 1) };
+    delta_fail(b, runtime_credcache_delta_drop(b->d, c.id, (const uint8_t *)identity,
+                                               strlen(identity), &local), &c, &local);
+}
+
+/*
+ * Rows of scope as a delta.  since NULL: every live row (a full load);
+ * else every row changed by a transaction >= since (revoked ones too).
+ * cursor (may be NULL) gets the xmin of the read's snapshot: where the
+ * next delta read starts (0007_credential_changes.sql).
+ */
+static enum ls_rc read_delta(struct store *s, const struct store_secret_key *key,
+                             const char *scope, const char *since,
+                             struct store_credentials_cursor *cursor,
+                             struct runtime_credcache_delta **out, unsigned *skipped_out,
+                             struct ls_error *err)
+{
+    static const char full_sql[] =
+        "WITH x AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin)"
+        " SELECT c.id, c.endpoint, c.scope, c.mode, c.identity, c.secret, c.key_id,"
+        " c.public_key, c.state, x.xmin FROM x LEFT JOIN credentials c"
+        " ON c.scope = $1 AND c.state <> 'revoked' ORDER BY c.id";
+    static const char delta_sql[] =
+        "WITH x AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin)"
+        " SELECT c.id, c.endpoint, c.scope, c.mode, c.identity, c.secret, c.key_id,"
+        " c.public_key, c.state, x.xmin FROM x LEFT JOIN credentials c"
+        " ON c.scope = $1 AND c.changed_xid >= $2::xid8 ORDER BY c.id";
+    PGresult *res = NULL;
+    unsigned skipped = 0;
+    const char *values[2] = { scope, since };
+    struct delta_build b = { .d = runtime_credcache_delta_new(err), .rc = LS_OK, .err = err };
+    *out = NULL;
+    if (!b.d)
+        return LS_ENOMEM;
+    enum ls_rc rc = store_exec_text(s, "load credentials", since ? delta_sql : full_sql,
+                                    since ? 2 : 1, values, &res, err);
+    for (int i = 0; rc == LS_OK && i < PQntuples(res) && b.rc == LS_OK; i++) {
+        if (PQgetisnull(res, i, 0))
+            continue;   /* the snapshot row alone: nothing matched */
+        if (!emit_row(res, i, key, delta_row, &b)) {
+            skipped++;
+            delta_unreadable(&b, res, i);
+        }
+    }
+    if (rc == LS_OK)
+        rc = b.rc;
+    if (rc == LS_OK && cursor && PQntuples(res) > 0)
+        snprintf(cursor->xmin, sizeof cursor->xmin, "%s", PQgetvalue(res, 0, 9));
+    PQclear(res);
+    if (rc != LS_OK) {
+        runtime_credcache_delta_free(b.d);
+        return rc;
+    }
+    if (skipped)
+        ls_log_warn("credentials_unreadable", "scope=%s skipped=%u reason=\"sealed under "
+                    "another master key or tampered\"", scope, skipped);
+    if (skipped_out)
+        *skipped_out = skipped;
+    *out = b.d;
+    return LS_OK;
+}
+
+enum ls_rc store_credentials_load_cache_at(struct store *s, const struct store_secret_key *key,
+                                           const char *scope, struct runtime_credcache **out,
+                                           struct store_credentials_cursor *cursor,
+                                           struct ls_error *err)
+{
+    struct runtime_credcache_delta *d = NULL;
+    *out = NULL;
+    enum ls_rc rc = read_delta(s, key, scope, NULL, cursor, &d, NULL, err);
+    if (rc != LS_OK)
+        return rc;
+    *out = runtime_credcache_new(err);
+    if (*out)
+        runtime_credcache_apply(*out, d, NULL, NULL);
+    runtime_credcache_delta_free(d);
+    return *out ? LS_OK : LS_ENOMEM;
 }
 
 enum ls_rc store_credentials_load_cache(struct store *s, const struct store_secret_key *key,
                                         const char *scope, struct runtime_credcache **out,
                                         struct ls_error *err)
 {
-    unsigned skipped = 0;
-    struct cache_build b = { .cache = runtime_credcache_new(err), .rc = LS_OK, .err = err };
+    return store_credentials_load_cache_at(s, key, scope, out, NULL, err);
+}
+
+enum ls_rc store_credentials_load_delta(struct store *s, const struct store_secret_key *key,
+                                        const char *scope,
+                                        struct store_credentials_cursor *cursor,
+                                        struct runtime_credcache_delta **out,
+                                        struct ls_error *err)
+{
     *out = NULL;
-    if (!b.cache)
-        return LS_ENOMEM;
-    enum ls_rc rc = store_credentials_load(s, key, scope, add_psk, &b, &skipped, err);
-    if (rc == LS_OK)
-        rc = b.rc;
-    if (rc != LS_OK) {
-        runtime_credcache_free(b.cache);
-        return rc;
-    }
-    if (skipped)
-        ls_log_warn("credentials_unreadable", "scope=%s skipped=%u reason=\"sealed under "
-                    "another master key or tampered\"", scope, skipped);
-    *out = b.cache;
-    return LS_OK;
+    if (!cursor->xmin[0])
+        return ls_error_set(err, LS_EINVAL, "credential delta: no cursor (full load first)");
+    return read_delta(s, key, scope, cursor->xmin, cursor, out, NULL, err);
 }
 
 /* ---- the watcher thread ---- */
+
+#define COALESCE_MS 50     /* at most one read per this, during a burst */
 
 struct store_credentials_watch {
     struct store_credentials_watch_options o;
     struct store_secret_key key;        /* copy; wiped at stop */
     char *conninfo;
+    char listen_sql[64];                /* LISTEN lodestar_credentials_<scope> */
+    struct store_credentials_cursor cursor;
     pthread_t thread;
     int stop_fd;                        /* eventfd: stop request */
-    pthread_mutex_t lock;               /* guards pending */
+    pthread_mutex_t lock;               /* guards pending, pending_delta */
     struct runtime_credcache *pending;  /* built, not yet taken by the loop */
+    struct runtime_credcache_delta *pending_delta;   /* never both */
 };
 
-/* Loop thread: take the newest table (an older one never handed over was
- * freed when it was replaced). */
+/* Loop thread: take the newest table, or the deltas read since the last
+ * hand-over. */
 static void deliver(struct runtime_loop *loop, void *arg)
 {
     struct store_credentials_watch *w = arg;
     pthread_mutex_lock(&w->lock);
     struct runtime_credcache *t = w->pending;
+    struct runtime_credcache_delta *d = w->pending_delta;
     w->pending = NULL;
+    w->pending_delta = NULL;
     pthread_mutex_unlock(&w->lock);
     if (t)
         w->o.fn(w->o.arg, t);
+    if (d)
+        w->o.delta(w->o.arg, d);
+    runtime_credcache_delta_free(d);
+}
+
+static void post_delivery(struct store_credentials_watch *w)
+{
+    if (runtime_loop_post(w->o.loop, deliver, w, NULL) != LS_OK)
+        ls_log_warn("credentials_reload_deferred", "reason=\"out of memory\"");
 }
 
 static void publish(struct store_credentials_watch *w, struct runtime_credcache *t)
 {
     pthread_mutex_lock(&w->lock);
+    bool idle = !w->pending && !w->pending_delta;
     runtime_credcache_free(w->pending);
+    runtime_credcache_delta_free(w->pending_delta);   /* the table is newer */
     w->pending = t;
+    w->pending_delta = NULL;
     pthread_mutex_unlock(&w->lock);
-    if (runtime_loop_post(w->o.loop, deliver, w, NULL) != LS_OK)
-        ls_log_warn("credentials_reload_deferred", "reason=\"out of memory\"");
+    if (idle)
+        post_delivery(w);
 }
 
-/* LISTEN and reload; false when the database is away. */
+/* A table not handed over yet takes the delta at once (nobody reads it);
+ * deltas not handed over yet are chained. */
+static void publish_delta(struct store_credentials_watch *w, struct runtime_credcache_delta *d)
+{
+    pthread_mutex_lock(&w->lock);
+    bool idle = !w->pending && !w->pending_delta;
+    if (w->pending) {
+        runtime_credcache_apply(w->pending, d, NULL, NULL);
+        runtime_credcache_delta_free(d);
+    } else if (w->pending_delta) {
+        runtime_credcache_delta_append(w->pending_delta, d);
+        runtime_credcache_delta_free(d);
+    } else {
+        w->pending_delta = d;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (idle)
+        post_delivery(w);
+}
+
+/* LISTEN and load the whole scope; false when the database is away. */
 static bool listen_and_load(struct store_credentials_watch *w, struct store *s)
 {
     struct ls_error err = { 0 };
     struct runtime_credcache *t = NULL;
-    if (store_exec_text(s, "listen credentials", "LISTEN lodestar_credentials", 0, NULL, NULL,
-                        &err) != LS_OK ||
-        store_credentials_load_cache(s, &w->key, w->o.scope, &t, &err) != LS_OK) {
+    if (store_exec_text(s, "listen credentials", w->listen_sql, 0, NULL, NULL, &err) != LS_OK ||
+        store_credentials_load_cache_at(s, &w->key, w->o.scope, &t, &w->cursor, &err) !=
+            LS_OK) {
         if (err.code != LS_ETRANSIENT)
             ls_log_warn("credentials_reload_failed", "error=\"%s\"", err.msg);
         return false;
@@ -378,46 +661,94 @@ static bool listen_and_load(struct store_credentials_watch *w, struct store *s)
     return true;
 }
 
-/* Drains notifications; false when the connection broke. */
-static bool drain(struct store *s, bool *changed)
+/* The rows changed since the last read; false when that failed (the
+ * caller then starts over with a full load). */
+static bool load_changes(struct store_credentials_watch *w, struct store *s)
+{
+    struct ls_error err = { 0 };
+    struct runtime_credcache_delta *d = NULL;
+    if (!w->o.delta)
+        return listen_and_load(w, s);
+    if (store_credentials_load_delta(s, &w->key, w->o.scope, &w->cursor, &d, &err) != LS_OK) {
+        if (err.code != LS_ETRANSIENT)
+            ls_log_warn("credentials_reload_failed", "error=\"%s\"", err.msg);
+        return false;
+    }
+    ls_log_debug("credentials_changed", "scope=%s rows=%zu", w->o.scope,
+                 runtime_credcache_delta_count(d));
+    if (runtime_credcache_delta_count(d))
+        publish_delta(w, d);
+    else
+        runtime_credcache_delta_free(d);
+    return true;
+}
+
+/* Takes the notifications libpq already holds: those read from the
+ * socket while a query ran (a load, a tick) never make it readable again.
+ * Payload "full": a live row was deleted, which a delta read cannot see. */
+static void take_notifies(PGconn *c, bool *changed, bool *full)
+{
+    PGnotify *n;
+    while (c && (n = PQnotifies(c))) {
+        *changed = true;
+        if (n->extra && strcmp(n->extra, "full") == 0)
+            *full = true;
+        PQfreemem(n);
+    }
+}
+
+/* Reads the socket and takes notifications; false when the connection broke. */
+static bool drain(struct store *s, bool *changed, bool *full)
 {
     PGconn *c = store_pgconn(s);
     if (!c || !PQconsumeInput(c))
         return false;
-    PGnotify *n;
-    while ((n = PQnotifies(c))) {
-        *changed = true;
-        PQfreemem(n);
-    }
+    take_notifies(c, changed, full);
     return true;
+}
+
+/* How long poll may sleep: until the next tick, the end of the coalescing
+ * window when a change waits, or the reconnect pace. */
+static int64_t wait_ms(const struct store_credentials_watch *w, bool listening, bool changed,
+                       int64_t now, int64_t next_tick, int64_t last_load)
+{
+    int64_t wait = listening ? 1000 : 500;   /* reconnect pace while away */
+    if (w->o.tick && next_tick - now < wait)
+        wait = next_tick - now;
+    if (listening && changed && last_load + COALESCE_MS - now < wait)
+        wait = last_load + COALESCE_MS - now;
+    return wait > 0 ? wait : 0;
 }
 
 static void *watch_main(void *arg)
 {
     struct store_credentials_watch *w = arg;
     struct store *s = store_open(w->conninfo, NULL);
-    bool listening = false, changed = false;
-    int64_t next_tick = runtime_clock_now_ms();
+    bool listening = false, changed = false, full = false;
+    int64_t next_tick = runtime_clock_now_ms(), last_load = 0;
     while (s) {
-        if (!listening || changed)     /* LISTEN again is harmless */
-            listening = listen_and_load(w, s);
-        changed = false;
         int64_t now = runtime_clock_now_ms();
+        if (!listening || ((changed || full) && now - last_load >= COALESCE_MS)) {
+            /* LISTEN again is harmless */
+            listening = !listening || full ? listen_and_load(w, s) : load_changes(w, s);
+            changed = full = false;
+            last_load = now;
+        }
         if (w->o.tick && now >= next_tick) {
             w->o.tick(w->o.tick_arg, s);
             next_tick = now + w->o.tick_ms;
         }
         PGconn *c = listening ? store_pgconn(s) : NULL;
+        take_notifies(c, &changed, &full);
         struct pollfd p[2] = { { .fd = w->stop_fd, .events = POLLIN },
                                { .fd = c ? PQsocket(c) : -1, .events = POLLIN } };
-        int64_t wait = listening ? 1000 : 500;   /* reconnect pace while away */
-        if (w->o.tick && next_tick - now < wait)
-            wait = next_tick - now > 0 ? next_tick - now : 0;
+        int64_t wait = wait_ms(w, listening, changed || full, runtime_clock_now_ms(),
+                               next_tick, last_load);
         if (poll(p, 2, (int)wait) < 0 && errno != EINTR)
             break;
         if (p[0].revents)
             break;
-        if (listening && p[1].revents && !drain(s, &changed)) {
+        if (listening && p[1].revents && !drain(s, &changed, &full)) {
             struct ls_error err = { 0 };
             listening = false;
             if (store_ping(s, &err) != LS_OK)   /* lets the store notice and log it */
@@ -440,6 +771,7 @@ store_credentials_watch_start(const struct store_credentials_watch_options *o,
     }
     w->o = *o;
     w->key = *o->key;
+    snprintf(w->listen_sql, sizeof w->listen_sql, "LISTEN lodestar_credentials_%s", o->scope);
     pthread_mutex_init(&w->lock, NULL);
     w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->stop_fd < 0 || pthread_create(&w->thread, NULL, watch_main, w) != 0) {
@@ -465,6 +797,7 @@ void store_credentials_watch_stop(struct store_credentials_watch *w)
     pthread_join(w->thread, NULL);
     close(w->stop_fd);
     runtime_credcache_free(w->pending);
+    runtime_credcache_delta_free(w->pending_delta);
     pthread_mutex_destroy(&w->lock);
     explicit_bzero(&w->key, sizeof w->key);
     free(w->conninfo);

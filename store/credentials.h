@@ -16,6 +16,7 @@
 #ifndef LODESTAR_STORE_CREDENTIALS_H
 #define LODESTAR_STORE_CREDENTIALS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "runtime/err.h"
@@ -72,7 +73,8 @@ enum ls_rc store_credentials_live_endpoints(struct store *s, const char *scope,
 
 /*
  * store_credentials_expire -- revoke 'issued' credentials nobody used in
- * time: expires_at passed, or (no expires_at) older than ttl_s seconds.
+ * time: expires_at passed, or (no expires_at) older than ttl_s seconds
+ * (ttl_s 0: only expires_at counts).
  * Each is audited (action "credentials.expire", actor "lodestar-server");
  * the daemons are notified only when something expired.  *count_out may
  * be NULL.
@@ -108,16 +110,70 @@ enum ls_rc store_credentials_load_cache(struct store *s, const struct store_secr
                                         struct ls_error *err) LS_MUST_CHECK;
 
 /*
+ * --- Added by CREDWATCH: delta reads (migrations/0007). ---
+ *
+ * A cursor is where the next delta read starts: the xmin of the snapshot
+ * of the previous read (every transaction not committed then has an xid
+ * >= it).  store_credentials_load_cache_at is load_cache that also sets
+ * *cursor; store_credentials_load_delta reads the rows of scope changed
+ * since *cursor (revoked ones become drops, unreadable ones too) into a
+ * new delta (caller frees) and advances *cursor.  Rows may be read twice;
+ * applying them again is harmless.
+ */
+struct runtime_credcache_delta;
+struct store_credentials_cursor {
+    char xmin[24];          /* "" = none yet */
+};
+enum ls_rc store_credentials_load_cache_at(struct store *s, const struct store_secret_key *key,
+                                           const char *scope, struct runtime_credcache **out,
+                                           struct store_credentials_cursor *cursor,
+                                           struct ls_error *err) LS_MUST_CHECK;
+enum ls_rc store_credentials_load_delta(struct store *s, const struct store_secret_key *key,
+                                        const char *scope,
+                                        struct store_credentials_cursor *cursor,
+                                        struct runtime_credcache_delta **out,
+                                        struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * store_credentials_issue_batch -- store n PSK management credentials
+ * (scope 'server', state 'issued', server_uri, ssid; expires_at = now +
+ * ttl_s when ttl_s > 0), creating their endpoints, in one statement: one
+ * transaction and one fsync for a whole round of bootstraps.  Each item's
+ * id and rc are set: LS_OK (id 0 when a live credential already had the
+ * identity and already_ok), LS_ECONFLICT (identity taken, !already_ok).
+ * A failure of the statement is returned and leaves every rc LS_EIO.
+ */
+struct store_credentials_issue {
+    const char *endpoint;
+    const char *identity;
+    const uint8_t *psk;
+    size_t psk_len;
+    const char *server_uri;     /* may be NULL */
+    int ssid;                   /* <= 0: none */
+    bool already_ok;            /* a configured key, recorded on every bootstrap */
+    int64_t id;                 /* out */
+    enum ls_rc rc;              /* out */
+};
+enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_secret_key *key,
+                                         struct store_credentials_issue *items, size_t n,
+                                         int64_t ttl_s, struct ls_error *err) LS_MUST_CHECK;
+
+/*
  * The watcher: a thread with its own connection that LISTENs on
- * lodestar_credentials, rebuilds the cache after every notification (and
- * after every reconnection, since notifications sent while it was away are
- * lost), and hands the new table to fn on loop's thread.  fn consumes the
- * table.  tick (may be NULL) runs on the watcher thread with its store
- * every tick_ms, for small periodic database chores (the instance
- * heartbeat).
+ * lodestar_credentials_<scope> (migrations/0007: one notification per
+ * statement and scope), loads the whole scope at start and after every
+ * reconnection (notifications sent while it was away are lost) and hands
+ * the table to fn on loop's thread (fn consumes it).  After that, on a
+ * notification it reads only the rows changed since its last read, at
+ * most once per 50 ms during a burst, and hands them to delta on the loop
+ * thread (delta applies them, runtime_credcache_apply; the watcher frees
+ * the delta afterwards).  delta NULL: every change is a full load.  tick
+ * (may be NULL) runs on the watcher thread with its store every tick_ms,
+ * for small periodic database chores (the instance heartbeat).
  */
 struct store_credentials_watch;
 typedef void store_credentials_table_fn(void *arg, struct runtime_credcache *table);
+typedef void store_credentials_delta_fn(void *arg, struct runtime_credcache_delta *delta);
 typedef void store_credentials_tick_fn(void *arg, struct store *s);
 struct store_credentials_watch_options {
     const char *conninfo;                   /* borrowed (copied) */
@@ -126,6 +182,7 @@ struct store_credentials_watch_options {
     struct runtime_loop *loop;              /* borrowed; outlives the watch */
     store_credentials_table_fn *fn;
     void *arg;
+    store_credentials_delta_fn *delta;      /* may be NULL; same arg */
     store_credentials_tick_fn *tick;        /* may be NULL */
     void *tick_arg;
     int64_t tick_ms;

@@ -83,9 +83,19 @@ enum ls_rc store_events_after(struct store *s, int64_t after, const char *endpoi
     const char *values[] = { aftertext, endpoint, limtext };
     enum ls_rc rc = store_exec_text(
         s, "read events",
-        "SELECT id, kind, endpoint, json_build_object('id', id, 'at', at,"
-        " 'endpoint', endpoint, 'kind', kind, 'detail', detail)"
-        " FROM events WHERE id > $1 AND ($2::text IS NULL OR endpoint = $2)"
+        "SELECT id, kind, endpoint, CASE WHEN kind = 'notifications' AND endpoint IS NULL"
+        " THEN (SELECT string_agg(to_json(n->>'endpoint')::text || E'\\t' ||"
+        " json_build_object('id', e.id, 'at', e.at, 'endpoint', n->>'endpoint',"
+        " 'kind', 'notification', 'detail', n->'detail')::text, E'\\n' ORDER BY k)"
+        " FROM jsonb_array_elements(e.detail->'notifications') WITH ORDINALITY AS x(n, k)"
+        " WHERE $2::text IS NULL OR n->>'endpoint' = $2)"
+        " ELSE json_build_object('id', id, 'at', at,"
+        " 'endpoint', endpoint, 'kind', kind, 'detail', detail)::text END"
+        " FROM events e WHERE id > $1 AND ($2::text IS NULL OR endpoint = $2"
+        /* A round's "notifications" row names its devices inside
+         * (store/registrations.c); the SSE hub splits it. */
+        " OR (endpoint IS NULL AND kind = 'notifications' AND detail->'notifications'"
+        " @> jsonb_build_array(jsonb_build_object('endpoint', $2::text))))"
         " ORDER BY id LIMIT $3",
         3, values, &res, err);
     if (rc != LS_OK)

@@ -33,7 +33,11 @@ struct store_event {
     int64_t id;
     char kind[33];          /* "registration", "update", ... (^[a-z][a-z_]{0,31}$) */
     char *endpoint;         /* NULL when the event names no device */
-    char *json;             /* {"id","at","endpoint","kind","detail"} */
+    char *json;             /* {"id","at","endpoint","kind","detail"}; for kind
+                             * "notifications" (a store round's notifications,
+                             * store/telemetry.h) one line per element (of
+                             * endpoint, when filtered): <endpoint as a JSON
+                             * string> TAB <a "notification" event's JSON> */
 };
 
 /* LISTEN lodestar_events on the store's connection (connecting when due).

@@ -61,9 +61,11 @@
  *
  * Telemetry (store/telemetry.h): every telemetry operation of a round is
  * written by ONE statement whose single parameter is a JSON array of them
- * (built when the round is sent), which Postgres splits into telemetry and
- * events rows: a notification costs its share of one statement instead of
- * a Bind/Execute of its own (bench/results/notify.md).  When that statement
+ * (built when the round is sent), which Postgres splits into telemetry
+ * rows, plus ONE "notifications" events row for all the round's
+ * notifications (a Send keeps an events row of its own): a notification
+ * costs its share of one statement instead of a Bind/Execute and an events
+ * row of its own (bench/results/notify.md).  When that statement
  * fails with an operation's fault, the group's first operation is the one
  * settled with the error and the rest are re-run (as for any other
  * operation); the statement is written so that device data cannot break it
@@ -215,26 +217,40 @@ static const char SQL_OBS_DELETE[] =
     "DELETE FROM observations WHERE id = $1::bigint RETURNING id";
 
 /*
- * Every telemetry operation of a round: $1 is a JSON array of
- * {"e": endpoint, "s": source, "k": event kind, "d": detail}, each detail's
- * "values" the API values to store.  Elements keep their order (ORDINALITY),
- * so one device's events are numbered in the order they were queued.
+ * Every telemetry operation of a round: $1 is a JSON array of the ones
+ * that get an events row each (Send): {"e": endpoint, "s": source, "k":
+ * event kind, "d": detail}, in order (ORDINALITY); $2 the detail of the
+ * round's ONE "notifications" event, {"notifications":[{"endpoint",
+ * "detail"},...]} in queue order (NULL when the round has none), whose
+ * elements are also the notifications' telemetry (source "notify"): each
+ * detail is parsed once, and its "values" are the API values to store.
+ *
+ * One events row per round, not per notification: an events row cost as
+ * much as the telemetry row it announced (heap, WAL, two btrees: about 10 us
+ * at 2 000 per statement), and readers of /api/events lose nothing: the
+ * SSE hub (web/events.c) splits the row into one "notification" frame per
+ * element (bench/results/notify.md).
  */
 static const char SQL_TELEMETRY[] =
-    "WITH x AS (SELECT a.e, a.i FROM jsonb_array_elements($1::jsonb)"
-    " WITH ORDINALITY AS a(e, i)),"
+    "WITH x AS (SELECT a.e->>'e' AS ep, a.e->>'s' AS src, a.e->>'k' AS kind, a.e->'d' AS d,"
+    " a.i FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(e, i)"
+    " UNION ALL SELECT n.e->>'endpoint', 'notify', NULL, n.e->'detail', n.i"
+    " FROM jsonb_array_elements($2::jsonb->'notifications') WITH ORDINALITY AS n(e, i)),"
     " t AS (INSERT INTO telemetry (endpoint, path, ts, value, source)"
-    " SELECT x.e->>'e', v->>'path',"
+    " SELECT x.ep, v->>'path',"
     " CASE WHEN jsonb_typeof(v->'time') = 'number'"
     " AND (v->>'time')::float8 BETWEEN 0 AND 253402300799"
     " THEN to_timestamp((v->>'time')::float8) ELSE now() END,"
-    " v - 'path' - 'time', x.e->>'s'"
-    " FROM x JOIN endpoints en ON en.name = x.e->>'e'"
-    " CROSS JOIN LATERAL jsonb_array_elements(x.e->'d'->'values') AS v"
+    " v - 'path' - 'time', x.src"
+    " FROM x JOIN endpoints en ON en.name = x.ep"
+    " CROSS JOIN LATERAL jsonb_array_elements(x.d->'values') AS v"
     " WHERE jsonb_typeof(v) = 'object' AND v ? 'path'),"
-    " ev AS (INSERT INTO events (endpoint, kind, detail)"
-    " SELECT x.e->>'e', x.e->>'k', x.e->'d' FROM x ORDER BY x.i RETURNING id)"
-    " SELECT count(*) FROM ev";
+    " es AS (INSERT INTO events (endpoint, kind, detail)"
+    " SELECT x.ep, x.kind, x.d FROM x WHERE x.kind IS NOT NULL ORDER BY x.i"
+    " RETURNING id),"
+    " eb AS (INSERT INTO events (kind, detail)"
+    " SELECT 'notifications', $2::jsonb WHERE $2::jsonb IS NOT NULL RETURNING id)"
+    " SELECT (SELECT count(*) FROM es) + (SELECT count(*) FROM eb)";
 
 /*
  * Once per transaction, before COMMIT: one notification carrying the
@@ -281,7 +297,7 @@ static const struct stmt {
     [ST_DEREGISTER] = { "lsw_deregister", SQL_DEREGISTER, 2, "deregister" },
     [ST_OBS_INSERT] = { "lsw_obs_insert", SQL_OBS_INSERT, 7, "insert observation" },
     [ST_OBS_DELETE] = { "lsw_obs_delete", SQL_OBS_DELETE, 1, "delete observation" },
-    [ST_TELEMETRY] = { "lsw_telemetry", SQL_TELEMETRY, 1, "store telemetry" },
+    [ST_TELEMETRY] = { "lsw_telemetry", SQL_TELEMETRY, 2, "store telemetry" },
     [ST_NOTIFY] = { "lsw_notify", SQL_NOTIFY, 0, "notify events" },
 };
 
@@ -316,6 +332,12 @@ struct op {
     char text[];                      /* the copied values, NUL-terminated each */
 };
 
+/* A growing text buffer (the telemetry statement's parameters). */
+struct gbuf {
+    char *p;
+    size_t len, cap;
+};
+
 /* One worker thread with its connection and queue.  A device's operations
  * always go to the same shard (by endpoint), which keeps them in order. */
 struct shard {
@@ -327,9 +349,9 @@ struct shard {
     bool sequential;                  /* benchmark baseline: no pipeline */
     unsigned prepared_attempts;       /* store_connect_attempts() when prepared; 0 none */
     struct op **batch;                /* this round's operations, batch_max slots */
-    char *group;                      /* this round's telemetry array (JSON) */
-    size_t group_cap;
-    const char *group_values[1];      /* { group }: the telemetry statement's */
+    struct gbuf group;                /* this round's telemetry array (JSON) */
+    struct gbuf notes;                /* this round's "notifications" event detail */
+    const char *group_values[2];      /* { group, notes }: the telemetry statement's */
     bool started;                     /* thread was created */
 
     pthread_t thread;
@@ -345,6 +367,7 @@ struct store_worker {
     size_t nshards;
     struct shard *shards;             /* nshards of them */
     _Atomic uint64_t batches, operations, failed_batches, last_batch_size, commit_us;
+    _Atomic uint64_t telemetry_ok, telemetry_failed;   /* settled telemetry operations */
 };
 
 static const struct ls_error no_error;   /* what done() gets with LS_OK */
@@ -546,6 +569,21 @@ static void run_completions(struct runtime_loop *loop, void *arg)
     }
 }
 
+/* Counts the round's settled telemetry operations (store_worker_telemetry_stats). */
+static void count_telemetry(struct shard *w, size_t n)
+{
+    uint64_t ok = 0, failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w->batch[i]->kind == OP_TELEMETRY) {
+            ok += w->batch[i]->rc == LS_OK;
+            failed += w->batch[i]->rc != LS_OK;
+        }
+    if (ok)
+        atomic_fetch_add(&w->parent->telemetry_ok, ok);
+    if (failed)
+        atomic_fetch_add(&w->parent->telemetry_failed, failed);
+}
+
 /* Hands this round's settled operations to the loop, in queue order. */
 static void complete(struct shard *w, size_t n)
 {
@@ -664,27 +702,27 @@ static size_t group_head(const struct shard *w, size_t n)
     return SIZE_MAX;
 }
 
-static bool group_reserve(struct shard *w, size_t len, size_t extra)
+static bool buf_reserve(struct gbuf *b, size_t extra)
 {
-    if (len + extra + 1 <= w->group_cap)
+    if (b->len + extra + 1 <= b->cap)
         return true;
-    size_t cap = w->group_cap ? w->group_cap : 4096;
-    while (cap < len + extra + 1)
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
         cap *= 2;
-    char *g = realloc(w->group, cap);
+    char *g = realloc(b->p, cap);
     if (!g)
         return false;
-    w->group = g;
-    w->group_cap = cap;
+    b->p = g;
+    b->cap = cap;
     return true;
 }
 
 /* Appends s as a JSON string.  false on ENOMEM. */
-static bool group_string(struct shard *w, size_t *len, const char *s)
+static bool buf_string(struct gbuf *b, const char *s)
 {
-    if (!group_reserve(w, *len, strlen(s) * 6 + 2))
+    if (!buf_reserve(b, strlen(s) * 6 + 2))
         return false;
-    char *o = w->group + *len;
+    char *o = b->p + b->len;
     *o++ = '"';
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         if (*c == '"' || *c == '\\') {
@@ -697,52 +735,73 @@ static bool group_string(struct shard *w, size_t *len, const char *s)
         }
     }
     *o++ = '"';
-    *len = (size_t)(o - w->group);
+    b->len = (size_t)(o - b->p);
     return true;
 }
 
-static bool group_raw(struct shard *w, size_t *len, const char *s)
+static bool buf_raw(struct gbuf *b, const char *s)
 {
     size_t n = strlen(s);
-    if (!group_reserve(w, *len, n))
+    if (!buf_reserve(b, n))
         return false;
-    memcpy(w->group + *len, s, n);
-    *len += n;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
     return true;
 }
 
-/* One element: {"e":endpoint,"s":source,"k":kind,"d":detail}. */
-static bool group_item(struct shard *w, size_t *len, const struct op *op)
+/* One element of the array of operations with an events row of their own
+ * (Send): {"e":endpoint,"s":source,"k":kind,"d":detail}. */
+static bool group_item(struct gbuf *b, const struct op *op)
 {
-    return group_raw(w, len, "{\"e\":") && group_string(w, len, op->values[0]) &&
-           group_raw(w, len, ",\"s\":") && group_string(w, len, op->values[1]) &&
-           group_raw(w, len, ",\"k\":") && group_string(w, len, op->values[2]) &&
-           group_raw(w, len, ",\"d\":") && group_raw(w, len, op->values[3]) &&
-           group_raw(w, len, "}");
+    return buf_raw(b, "{\"e\":") && buf_string(b, op->values[0]) &&
+           buf_raw(b, ",\"s\":") && buf_string(b, op->values[1]) &&
+           buf_raw(b, ",\"k\":") && buf_string(b, op->values[2]) &&
+           buf_raw(b, ",\"d\":") && buf_raw(b, op->values[3]) && buf_raw(b, "}");
+}
+
+/* One element of the round's "notifications" event, also its telemetry
+ * (source "notify": store_worker_telemetry refuses another source for a
+ * notification): {"endpoint":..,"detail":..}. */
+static bool batch_item(struct gbuf *b, const struct op *op)
+{
+    return buf_raw(b, "{\"endpoint\":") && buf_string(b, op->values[0]) &&
+           buf_raw(b, ",\"detail\":") && buf_raw(b, op->values[3]) && buf_raw(b, "}");
+}
+
+static bool is_notification(const struct op *op)
+{
+    return strcmp(op->values[2], "notification") == 0;
 }
 
 /*
- * Builds w->group, the JSON array of every unsettled telemetry operation,
- * on the worker thread (the loop thread only copied strings).  Without
- * memory for it the telemetry operations fail with LS_ENOMEM (the rest of
- * the round goes on).
+ * Builds, from the unsettled telemetry operations, w->group, the JSON array
+ * of those with an events row of their own (Send), and w->notes, the
+ * detail of the round's ONE "notifications" event ({"notifications":
+ * [{"endpoint","detail"}, ...]}, NULL parameter when the round has none), on the worker thread (the loop thread only copied
+ * strings).  Without memory for them the telemetry operations fail with
+ * LS_ENOMEM (the rest of the round goes on).
  */
 static void group_build(struct shard *w, size_t n)
 {
-    size_t len = 0;
-    bool ok = group_raw(w, &len, "[");
-    bool first = true;
+    w->group.len = w->notes.len = 0;
+    bool ok = buf_raw(&w->group, "[") && buf_raw(&w->notes, "{\"notifications\":[");
+    size_t groups = 0, notes = 0;
 
     for (size_t i = 0; ok && i < n; i++) {
         struct op *op = w->batch[i];
         if (op->kind != OP_TELEMETRY || op->settled)
             continue;
-        ok = (first || group_raw(w, &len, ",")) && group_item(w, &len, op);
-        first = false;
+        if (is_notification(op))
+            ok = (notes++ == 0 || buf_raw(&w->notes, ",")) && batch_item(&w->notes, op);
+        else
+            ok = (groups++ == 0 || buf_raw(&w->group, ",")) && group_item(&w->group, op);
     }
-    ok = ok && group_raw(w, &len, "]");
+    ok = ok && buf_raw(&w->group, "]") && buf_raw(&w->notes, "]}");
     if (ok) {
-        w->group[len] = '\0';
+        w->group.p[w->group.len] = '\0';
+        w->notes.p[w->notes.len] = '\0';
+        w->group_values[0] = w->group.p;
+        w->group_values[1] = notes ? w->notes.p : NULL;
         return;
     }
     struct ls_error err = { 0 };
@@ -768,7 +827,6 @@ static bool op_statement(struct shard *w, size_t i, size_t head, const struct st
     }
     if (i != head)
         return false;
-    w->group_values[0] = w->group;
     *st = &stmts[ST_TELEMETRY];
     *values = w->group_values;
     return true;
@@ -1056,6 +1114,7 @@ static void *worker_main(void *arg)
         } else {
             write_batch(w, n);
         }
+        count_telemetry(w, n);
         complete(w, n);
     }
     return NULL;
@@ -1110,7 +1169,8 @@ static void shards_free(struct store_worker *w)
         }
         store_close(sh->store);
         free(sh->batch);
-        free(sh->group);
+        free(sh->group.p);
+        free(sh->notes.p);
     }
     free(w->shards);
     free(w);
@@ -1306,6 +1366,9 @@ enum ls_rc store_worker_telemetry(struct store_worker *w, const char *endpoint,
 
     if (!endpoint || !source || !kind || !detail_json)
         return ls_error_set(err, LS_EINVAL, "store telemetry: a required field is missing");
+    if (strcmp(kind, "notification") == 0 && strcmp(source, "notify") != 0)
+        return ls_error_set(err, LS_EINVAL, "store telemetry: a notification's source is"
+                            " \"notify\"");
     put_str(&p, endpoint);
     put_str(&p, source);
     put_str(&p, kind);
@@ -1314,6 +1377,13 @@ enum ls_rc store_worker_telemetry(struct store_worker *w, const char *endpoint,
     if (!op)
         return ls_error_set(err, LS_ENOMEM, "store telemetry: cannot allocate an operation");
     return enqueue(shard_of(w, endpoint), op, err);
+}
+
+void store_worker_telemetry_stats(const struct store_worker *w, uint64_t *committed,
+                                  uint64_t *failed)
+{
+    *committed = w ? atomic_load(&w->telemetry_ok) : 0;
+    *failed = w ? atomic_load(&w->telemetry_failed) : 0;
 }
 
 void store_worker_stats(const struct store_worker *w, struct store_worker_stats *out)

@@ -10,7 +10,9 @@
  *
  *   store_worker_observation_insert   observations row; done gets its id
  *   store_worker_observation_delete   by id
- *   store_worker_telemetry            telemetry rows + one events row
+ *   store_worker_telemetry            telemetry rows; a Send's events row,
+ *                                     the round's one "notifications" row
+ *   store_worker_telemetry_stats      committed / failed counts
  *
  * Telemetry operations of one round are written by ONE statement (a JSON
  * array of them, split by Postgres): about 10 us of backend time per
@@ -77,8 +79,14 @@ enum ls_rc store_worker_observation_delete(struct store_worker *w, int64_t id,
  * element of detail_json's "values" (API values: {"path","type","value"
  * [,"time"]}; the row's value is the element without path and time, its ts
  * the element's "time" (epoch s, when a plausible number) else the commit
- * time) and one events row (endpoint, kind, detail_json).
- * source: "notify" | "send".  kind: "notification" | "send".
+ * time), and the event: kind "send" gets an events row of its own
+ * (endpoint, "send", detail_json); kind "notification" becomes an element
+ * {"endpoint", "detail": detail_json} of the ONE events row of kind
+ * "notifications" (endpoint NULL) that its store round writes for all its
+ * notifications, which the SSE hub (web/events.c) splits back into one
+ * "notification" frame each.
+ * source: "notify" | "send".  kind: "notification" (source "notify", else
+ * LS_EINVAL) | "send".
  * detail_json must be a JSON object (it is not parsed here: the caller
  * built it).  done may be NULL.
  */
@@ -86,6 +94,12 @@ enum ls_rc store_worker_telemetry(struct store_worker *w, const char *endpoint,
                                   const char *source, const char *kind,
                                   const char *detail_json, store_worker_done_fn *done,
                                   void *arg, struct ls_error *err) LS_MUST_CHECK;
+
+/* Telemetry operations (notifications and Sends) committed, and failed
+ * (settled with an error: the store was stopping, a batch gave up) since
+ * start.  Any thread (for /metrics). */
+void store_worker_telemetry_stats(const struct store_worker *w, uint64_t *committed,
+                                  uint64_t *failed);
 
 /* Calls fn for every stored observation, in id order; rows borrowed for
  * the call (paths_json is the JSON array of a composite's paths). */

@@ -299,6 +299,89 @@ START_TEST(test_store_bsconfigs_import_conflicts)
 }
 END_TEST
 
+/* A credential row for ep (SQL, test constants only): scope, mode, state;
+ * factory: from a new factory batch. */
+static void add_credential(const char *ep, const char *scope, const char *mode,
+                           const char *state, bool factory)
+{
+    char sql[1024], out[64], batch[32] = "NULL";
+    harness_db_value(db.conninfo, "INSERT INTO endpoints (name) VALUES ($1) ON CONFLICT DO "
+                     "NOTHING RETURNING name", ep, out, sizeof out);
+    if (factory)
+        harness_db_value(db.conninfo, "INSERT INTO factory_batches (spec) VALUES ('{}') "
+                         "RETURNING id", NULL, batch, sizeof batch);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO credentials (endpoint, scope, mode, identity, state, activated_at,"
+             " revoked_at, batch_id) VALUES ($1, '%s', '%s', $1 || '-%s-%s', '%s',"
+             " CASE WHEN '%s' = 'active' THEN now() END,"
+             " CASE WHEN '%s' = 'revoked' THEN now() END, %s) RETURNING id",
+             scope, mode, scope, state, state, state, state, batch);
+    harness_db_value(db.conninfo, sql, ep, out, sizeof out);
+    ck_assert_msg(out[0], "no credential inserted for %s", ep);
+}
+
+/* NoSec resolution of ep: want_barred is a substring of the reason (NULL:
+ * not barred, and the winner is want). */
+static void nosec_resolves(const char *ep, const char *want_barred, const char *want)
+{
+    struct ls_error err = { 0 };
+    char *name = (char *)1, *body = (char *)1;
+    const char *barred = "x";
+    enum ls_rc rc = store_bsconfigs_resolve_nosec(st, ep, &name, &body, &barred, &err);
+    ck_assert_msg(rc == LS_OK, "%s: %s (%s)", ep, err.msg, err.detail);
+    if (want_barred) {
+        ck_assert_msg(barred && strstr(barred, want_barred), "%s: barred %s, want %s", ep,
+                      barred ? barred : "(not)", want_barred);
+        ck_assert_ptr_null(name);
+        ck_assert_ptr_null(body);
+        return;
+    }
+    ck_assert_msg(!barred, "%s barred: %s", ep, barred);
+    ck_assert_str_eq(name, want);
+    free(name);
+    free(body);
+}
+
+START_TEST(test_store_bsconfigs_resolve_nosec_barred)
+{
+    put_tagged("default", NULL, NULL, 100);
+    put_tagged("tpl", NULL, "t-*", 10);
+    nosec_resolves("fresh", NULL, "default");             /* never seen: open enrollment */
+    nosec_resolves("t-fresh", NULL, "tpl");
+    add_credential("bs-live", "bootstrap", "x509", "active", false);
+    nosec_resolves("bs-live", "bootstrap credential", NULL);
+    add_credential("bs-revoked", "bootstrap", "x509", "revoked", false);
+    nosec_resolves("bs-revoked", "bootstrap credential", NULL);
+    add_credential("t-issued", "bootstrap", "x509", "issued", false);
+    nosec_resolves("t-issued", "bootstrap credential", NULL);   /* before the template */
+    add_credential("fac-srv", "server", "x509", "active", true);
+    nosec_resolves("fac-srv", "factory credential", NULL);
+    add_credential("fac-old", "server", "x509", "revoked", true);
+    nosec_resolves("fac-old", "factory credential", NULL);
+    /* NoSec fleets: server keys a NoSec bootstrap issued do not bar the next one */
+    add_credential("fleet", "server", "x509", "active", false);
+    add_credential("fleet", "server", "x509", "revoked", false);
+    nosec_resolves("fleet", NULL, "default");
+    /* an explicit NoSec bootstrap account is no reason to refuse NoSec ... */
+    add_credential("bs-nosec", "bootstrap", "nosec", "active", false);
+    nosec_resolves("bs-nosec", NULL, "default");
+    /* ... unless it was revoked */
+    add_credential("bs-nosec-rev", "bootstrap", "nosec", "revoked", false);
+    nosec_resolves("bs-nosec-rev", "bootstrap credential", NULL);
+    /* barred wins even when no configuration applies */
+    ck_assert_int_eq(store_bsconfigs_delete(st, "default", NULL), LS_OK);
+    nosec_resolves("bs-live", "bootstrap credential", NULL);
+    struct ls_error err = { 0 };
+    char *name, *body;
+    const char *barred = "x";
+    ck_assert_int_eq(store_bsconfigs_resolve_nosec(st, "fleet", &name, &body, &barred, &err),
+                     LS_ENOTFOUND);
+    ck_assert_ptr_null(barred);
+    /* a DTLS request (plain resolve) is never barred */
+    resolves_to("t-issued", "tpl");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("store_bsconfigs");
@@ -314,6 +397,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_store_bsconfigs_put_kind_rules);
     tcase_add_test(tc, test_store_bsconfigs_import_many_and_atomic);
     tcase_add_test(tc, test_store_bsconfigs_import_conflicts);
+    tcase_add_test(tc, test_store_bsconfigs_resolve_nosec_barred);
     suite_add_tcase(s, tc);
     return s;
 }

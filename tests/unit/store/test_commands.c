@@ -104,7 +104,7 @@ START_TEST(test_store_commands_queue_in_order)
                            " WHERE op = 'write'", NULL), "t");
     ck_assert_str_eq(value("SELECT expires_at > now() + interval '23 hours' FROM commands"
                            " WHERE op = 'read'", NULL), "t");
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", &c, &err), LS_OK);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-a", &c, &err), LS_OK);
     ck_assert_int_eq(c.id, a);
     ck_assert_str_eq(c.endpoint, "dev-a");
     ck_assert_ptr_nonnull(strstr(c.body, "\"read\""));
@@ -113,13 +113,13 @@ START_TEST(test_store_commands_queue_in_order)
     ck_assert_str_eq(state_of(a), "sent/queue");
     ck_assert_int_eq(store_commands_requeue(st, a, &err), LS_OK);
     ck_assert_str_eq(state_of(a), "queued/queue");
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", &c, &err), LS_OK);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-a", &c, &err), LS_OK);
     ck_assert_int_eq(c.id, a);
     store_command_clear(&c);
     ck_assert_int_eq(store_commands_finish(st, a, 200,
                                            "{\"coap\":\"2.05\",\"values\":[]}", &err), LS_OK);
     ck_assert_str_eq(state_of(a), "done/queue");
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", &c, &err), LS_OK);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-a", &c, &err), LS_OK);
     ck_assert_int_eq(c.id, b);
     store_command_clear(&c);
     ck_assert_int_eq(store_commands_finish(st, b, 404,
@@ -130,7 +130,7 @@ START_TEST(test_store_commands_queue_in_order)
     ck_assert_str_eq(value("SELECT string_agg(coalesce(coap_code, '-'), ',' ORDER BY id)"
                            " FROM commands", NULL), "2.05,4.04");
     memset(&err, 0, sizeof err);
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", &c, &err), LS_ENOTFOUND);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-a", &c, &err), LS_ENOTFOUND);
     /* a finished command cannot finish again */
     memset(&err, 0, sizeof err);
     ck_assert_int_eq(store_commands_finish(st, b, 200, "{}", &err), LS_ENOTFOUND);
@@ -164,7 +164,7 @@ START_TEST(test_store_commands_expire)
     sql("UPDATE commands SET expires_at = now() - interval '1 s'"
         " WHERE body->>'ttl' IS NOT NULL");
     struct store_command c;
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", &c, &err), LS_OK);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-a", &c, &err), LS_OK);
     ck_assert_int_eq(c.id, b);    /* the expired one is skipped */
     store_command_clear(&c);
     ck_assert_int_eq(store_commands_expire(st, &n, &err), LS_OK);
@@ -191,7 +191,7 @@ START_TEST(test_store_commands_route_round_trip)
     ck_assert(!final);
     /* routed commands are not delivered as queued ones */
     struct store_command c;
-    ck_assert_int_eq(store_commands_claim_next(st, "dev-b", &c, &err), LS_ENOTFOUND);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-b", "inst-a", &c, &err), LS_ENOTFOUND);
     memset(&err, 0, sizeof err);
     ck_assert_int_eq(store_commands_take_routed(st, "inst-a", &v, &n, &err), LS_OK);
     ck_assert_uint_eq(n, 0);
@@ -335,6 +335,63 @@ START_TEST(test_store_commands_notifications)
 }
 END_TEST
 
+/* Commands a crashed instance left 'sent': safe reads of a queue-mode
+ * device are re-queued, the rest fail as "interrupted"; a live instance's
+ * and a fresh claim are left alone. */
+START_TEST(test_store_commands_sweep_orphans)
+{
+    struct ls_error err = { 0 };
+    struct store_command c;
+    int64_t rd = insert("dev-a", "{\"op\":\"read\",\"path\":\"/3/0\"}", NULL);
+    int64_t wr = insert("dev-b", "{\"op\":\"write\",\"path\":\"/3/0/14\",\"values\":[]}", NULL);
+    int64_t live = insert("dev-c", "{\"op\":\"execute\",\"path\":\"/3/0/4\"}", NULL);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-dead", &c, &err), LS_OK);
+    store_command_clear(&c);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-b", "inst-dead", &c, &err), LS_OK);
+    store_command_clear(&c);
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-c", "inst-a", &c, &err), LS_OK);
+    store_command_clear(&c);
+    ck_assert_str_eq(value("SELECT string_agg(sent_by, ',' ORDER BY id) FROM commands", NULL),
+                     "inst-dead,inst-dead,inst-a");
+    /* A fresh claim is never an orphan, even by a dead instance. */
+    size_t failed = 9, requeued = 9;
+    ck_assert_int_eq(store_commands_sweep(st, &failed, &requeued, &err), LS_OK);
+    ck_assert_uint_eq(failed, 0);
+    ck_assert_uint_eq(requeued, 0);
+    /* 40 s later (beyond the 30 s heartbeat horizon) */
+    sql("UPDATE commands SET updated_at = now() - interval '40 seconds'");
+    ck_assert_int_eq(store_commands_sweep(st, &failed, &requeued, &err), LS_OK);
+    ck_assert_uint_eq(failed, 1);
+    ck_assert_uint_eq(requeued, 1);
+    ck_assert_str_eq(state_of(rd), "queued/queue");
+    ck_assert_str_eq(state_of(wr), "failed/queue");
+    ck_assert_str_eq(state_of(live), "sent/queue");   /* inst-a is alive */
+    char idt[24];
+    snprintf(idt, sizeof idt, "%" PRId64, wr);
+    ck_assert_str_eq(value("SELECT http_status || ' ' || (result->'error'->>'code')"
+                           " FROM commands WHERE id = $1::bigint", idt),
+                     "503 interrupted");
+    ck_assert_str_eq(value("SELECT http_body::jsonb->'error'->>'code' FROM commands"
+                           " WHERE id = $1::bigint", idt), "interrupted");
+    ck_assert_str_eq(value("SELECT count(*) FROM events WHERE kind = 'command'"
+                           " AND detail->>'command' = $1 AND detail->>'state' = 'failed'", idt),
+                     "1");
+    /* The re-queued read is delivered again, by whoever claims it. */
+    ck_assert_int_eq(store_commands_claim_next(st, "dev-a", "inst-b", &c, &err), LS_OK);
+    ck_assert_int_eq(c.id, rd);
+    store_command_clear(&c);
+    /* The dead instance's row vanishing (cleanup) makes its commands orphans too. */
+    sql("UPDATE commands SET updated_at = now() - interval '40 seconds', sent_by = 'gone'"
+        " WHERE id = (SELECT max(id) FROM commands)");
+    ck_assert_int_eq(store_commands_sweep(st, &failed, &requeued, &err), LS_OK);
+    ck_assert_uint_eq(failed, 1);
+    ck_assert_str_eq(state_of(live), "failed/queue");
+    /* Nothing left: idempotent. */
+    ck_assert_int_eq(store_commands_sweep(st, &failed, &requeued, &err), LS_OK);
+    ck_assert_uint_eq(failed + requeued, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("store_commands");
@@ -349,6 +406,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_store_commands_holder_and_claims);
     tcase_add_test(tc, test_store_commands_event_and_listen);
     tcase_add_test(tc, test_store_commands_notifications);
+    tcase_add_test(tc, test_store_commands_sweep_orphans);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -294,6 +294,10 @@ START_TEST(test_telemetry_rows_and_event)
     /* An endpoint that never existed: its event is kept, no telemetry rows. */
     tel(&e, "ghost", "send", "send",
         "{\"values\":[{\"path\":\"/3/0/13\",\"type\":\"time\",\"value\":5}]}", &r[2]);
+    /* A notification is "notify" data (the round's event carries no source). */
+    struct ls_error bad = { 0 };
+    ck_assert_int_eq(store_worker_telemetry(e.w, "dev-\"1\"", "send", "notification",
+                                            "{\"values\":[]}", NULL, NULL, &bad), LS_EINVAL);
     run_until(e.loop, completed + 3);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(r[i].rc, LS_OK);
@@ -304,9 +308,14 @@ START_TEST(test_telemetry_rows_and_event)
                            " WHERE path = '/3/0/0'", NULL), "1700000000500");
     ck_assert_str_eq(value("SELECT source FROM telemetry WHERE path = '/3/0/13'", NULL),
                      "send");
-    ck_assert_str_eq(value("SELECT count(*) FROM events WHERE kind = 'notification'"
-                           " AND endpoint = 'dev-\"1\"' AND detail->>'observation' = '7'",
-                           NULL), "1");
+    /* The round's notifications share one "notifications" row (endpoint
+     * NULL) with one element each; a Send has its own row. */
+    ck_assert_str_eq(value("SELECT count(*) FROM events e, jsonb_array_elements("
+                           "e.detail->'notifications') n WHERE e.kind = 'notifications'"
+                           " AND e.endpoint IS NULL AND n->>'endpoint' = 'dev-\"1\"'"
+                           " AND n->'detail'->>'observation' = '7'", NULL), "1");
+    ck_assert_str_eq(value("SELECT count(*) FROM events WHERE kind = 'notification'", NULL),
+                     "0");
     ck_assert_str_eq(value("SELECT count(*) FROM events WHERE kind = 'send'", NULL), "2");
     /* Deleting the endpoint deletes its telemetry (migration 0003's trigger
      * in place of the per-row foreign key). */
@@ -335,10 +344,18 @@ START_TEST(test_telemetry_batch_order)
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(r[i].rc, LS_OK);
     ck_assert_str_eq(value("SELECT count(*) FROM telemetry", NULL), "3000");
-    /* events ids follow queue order */
-    ck_assert_str_eq(value("SELECT count(*) FROM (SELECT (detail->>'seq')::int AS s,"
-                           " row_number() OVER (ORDER BY id) - 1 AS k FROM events"
-                           " WHERE kind = 'notification') x WHERE s <> k", NULL), "0");
+    /* Every notification is in a "notifications" row, in queue order
+     * (row id, then position in the row). */
+    ck_assert_str_eq(value("SELECT count(*) FROM (SELECT (n.d->'detail'->>'seq')::int AS s,"
+                           " row_number() OVER (ORDER BY e.id, n.k) - 1 AS k FROM events e,"
+                           " jsonb_array_elements(e.detail->'notifications') WITH ORDINALITY"
+                           " AS n(d, k) WHERE e.kind = 'notifications') x WHERE s <> k", NULL),
+                     "0");
+    ck_assert_str_eq(value("SELECT sum(jsonb_array_length(detail->'notifications'))"
+                           " FROM events WHERE kind = 'notifications'", NULL), "3000");
+    /* far fewer rows than notifications: one per store round */
+    ck_assert_str_eq(value("SELECT (count(*) < 3000)::text FROM events"
+                           " WHERE kind = 'notifications'", NULL), "true");
     stop(&e);
 }
 END_TEST
