@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,10 +34,14 @@ enum opt_id {
     OPT_DB, OPT_COAP, OPT_COAPS, OPT_HTTP, OPT_STATIC, OPT_MASTER_KEY,
     OPT_ADMIN_TOKEN, OPT_MODELS, OPT_LOG_LEVEL, OPT_CA_FILE, OPT_METRICS,
     OPT_DTLS_CERT, OPT_DTLS_KEY, OPT_BS_RATE_LIMIT,
+    OPT_HTTP_CERT, OPT_HTTP_KEY, OPT_HTTP_INSECURE, OPT_ISSUED_TTL,
     OPT_COUNT
 };
 
-enum opt_kind { KIND_STRING, KIND_ADDR, KIND_DIR, KIND_FILE, KIND_LEVEL, KIND_KEY, KIND_UINT };
+/* KIND_BOOL (issue 10): a flag without a value ("--http-insecure"); its
+ * environment variable takes 1/true/yes or 0/false/no. */
+enum opt_kind { KIND_STRING, KIND_ADDR, KIND_DIR, KIND_FILE, KIND_LEVEL, KIND_KEY, KIND_UINT,
+                KIND_BOOL };
 
 #define FOR_SERVER    (1u << RUNTIME_CONFIG_SERVER)
 #define FOR_BOOTSTRAP (1u << RUNTIME_CONFIG_BOOTSTRAP)
@@ -82,7 +88,37 @@ static const struct opt opts[OPT_COUNT] = {
     [OPT_BS_RATE_LIMIT] = { "--bs-rate-limit", "LODESTAR_BS_RATE_LIMIT", "N", KIND_UINT,
         FOR_BOOTSTRAP, { NULL, "30" },
         "bootstrap requests accepted per endpoint per minute (more: 4.29); 0 = no limit" },
+    [OPT_HTTP_CERT] = { "--http-cert", "LODESTAR_HTTP_CERT", "FILE", KIND_FILE, FOR_SERVER,
+        { NULL, NULL }, "certificate chain (PEM) to serve --http over TLS; with --http-key" },
+    [OPT_HTTP_KEY] = { "--http-key", "LODESTAR_HTTP_KEY", "FILE", KIND_FILE, FOR_SERVER,
+        { NULL, NULL }, "private key (PEM) of --http-cert" },
+    [OPT_HTTP_INSECURE] = { "--http-insecure", "LODESTAR_HTTP_INSECURE", "", KIND_BOOL,
+        FOR_SERVER, { NULL, NULL },
+        "allow plain HTTP on a non-loopback --http (without it: --http-cert/--http-key)" },
+    [OPT_ISSUED_TTL] = { "--issued-ttl", "LODESTAR_ISSUED_TTL", "SECONDS", KIND_UINT, FOR_BOTH,
+        { "86400", "86400" },
+        "issued credentials never used to register expire after this; 0 = never" },
 };
+
+/* Settings that have only an environment variable (read where they are
+ * used, e.g. server/commands.c); listed here so that --help and
+ * docs/configuration.md (runtime_config_markdown) show them too.  The
+ * defaults repeat the constants of the code that reads them. */
+struct env_only {
+    const char *env;
+    unsigned daemons;           /* FOR_* mask */
+    const char *def;
+    const char *help;
+};
+
+static const struct env_only env_only[] = {
+    { "LODESTAR_QUEUE_AWAKE_MS", FOR_SERVER, "93000",
+      "ms a queue-mode device stays reachable after it talks (SERVER_COMMANDS_AWAKE_MS)" },
+    { "LODESTAR_COMMAND_TTL", FOR_SERVER, "86400",
+      "seconds a queued command lives without its own \"ttl\" (SERVER_COMMANDS_TTL_DEFAULT_S)" },
+};
+
+#define N_ENV_ONLY (sizeof env_only / sizeof env_only[0])
 
 enum source { SRC_NONE, SRC_FLAG, SRC_ENV, SRC_DEFAULT };
 
@@ -157,7 +193,9 @@ static enum ls_rc scan_argv(enum runtime_config_daemon daemon, int argc, char *c
             return ls_error_set(err, LS_EINVAL, "%s: not a %s flag (see --help)", o->flag,
                                 runtime_config_program(daemon));
         const char *v;
-        if (eq) {
+        if (o->kind == KIND_BOOL && !eq) {
+            v = "1";
+        } else if (eq) {
             v = eq + 1;
         } else {
             /* "--db --coap x" is a forgotten value, not a conninfo "--coap". */
@@ -234,6 +272,48 @@ static enum ls_rc check_path(const char *path, bool want_dir, struct ls_error *e
     return LS_OK;
 }
 
+static enum ls_rc parse_bool(const char *v, bool *out, struct ls_error *err)
+{
+    if (strcasecmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+        *out = true;
+    else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+        *out = false;
+    else
+        return ls_error_set(err, LS_EINVAL, "\"%s\" is not 1/true/yes or 0/false/no", v);
+    return LS_OK;
+}
+
+/* True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static bool is_loopback(const struct runtime_addr *a)
+{
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(in6) ||
+               (IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* Issue 10: TLS needs both files; plain HTTP beyond loopback needs
+ * --http-insecure, so tokens never cross a network in clear by accident. */
+static enum ls_rc check_http_tls(const struct runtime_config *cfg, struct ls_error *err)
+{
+    if (cfg->daemon != RUNTIME_CONFIG_SERVER)
+        return LS_OK;
+    if (!cfg->http_cert != !cfg->http_key)
+        return ls_error_set(err, LS_EINVAL, "%s: needs %s too", cfg->http_cert ? "--http-cert"
+                            : "--http-key", cfg->http_cert ? "--http-key" : "--http-cert");
+    if (!cfg->http_cert && !cfg->http_insecure && cfg->http.text && !is_loopback(&cfg->http.addr))
+        return ls_error_set(err, LS_EINVAL, "--http: %s is not a loopback address: give "
+                            "--http-cert and --http-key, or --http-insecure for plain HTTP",
+                            cfg->http.text);
+    return LS_OK;
+}
+
 static struct runtime_config_addr *addr_field(struct runtime_config *cfg, enum opt_id id)
 {
     switch (id) {
@@ -255,6 +335,8 @@ static void store_string(struct runtime_config *cfg, enum opt_id id, const char 
     case OPT_CA_FILE: cfg->ca_file = v; break;
     case OPT_DTLS_CERT: cfg->dtls_cert = v; break;
     case OPT_DTLS_KEY: cfg->dtls_key = v; break;
+    case OPT_HTTP_CERT: cfg->http_cert = v; break;
+    case OPT_HTTP_KEY: cfg->http_key = v; break;
     default: break;
     }
 }
@@ -291,11 +373,17 @@ static enum ls_rc apply(struct runtime_config *cfg, enum opt_id id, const char *
         char *end;
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
-        if (!*v || *end || *v == '-' || *v == '+' || errno || n > 1000000)
-            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a number 0..1000000", v);
-        cfg->bs_rate_limit = (unsigned)n;
+        unsigned long max = id == OPT_ISSUED_TTL ? 31622400 : 1000000;   /* TTL: a year */
+        if (!*v || *end || *v == '-' || *v == '+' || errno || n > max)
+            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a number 0..%lu", v, max);
+        if (id == OPT_ISSUED_TTL)
+            cfg->issued_ttl_s = (int64_t)n;
+        else
+            cfg->bs_rate_limit = (unsigned)n;
         return LS_OK;
     }
+    case KIND_BOOL:
+        return parse_bool(v, &cfg->http_insecure, err);
     }
     return LS_OK;
 }
@@ -354,6 +442,8 @@ enum ls_rc runtime_config_parse(struct runtime_config *cfg,
         goto out;
     fill_env_and_defaults(daemon, envp ? envp : environ, &raw);
     rc = validate(cfg, &raw, err);
+    if (rc == LS_OK)
+        rc = check_http_tls(cfg, err);
 out:
     if (rc != LS_OK)
         runtime_config_clear(cfg);
@@ -375,7 +465,7 @@ void runtime_config_help(FILE *out, enum runtime_config_daemon daemon)
         if (!has_opt(daemon, o))
             continue;
         char head[48];
-        snprintf(head, sizeof head, "%s %s", o->flag, o->arg);
+        snprintf(head, sizeof head, "%s%s%s", o->flag, o->arg[0] ? " " : "", o->arg);
         fprintf(out, "  %-24s %s\n", head, o->help);
         /* Defaults come from the table, and the key has none: nothing secret
          * can appear here. */
@@ -389,6 +479,16 @@ void runtime_config_help(FILE *out, enum runtime_config_daemon daemon)
     }
     fprintf(out, "  %-24s %s\n", "--help", "print this help and exit");
     fprintf(out, "  %-24s %s\n", "--version", "print the version and exit");
+    bool env_header = false;
+    for (size_t i = 0; i < N_ENV_ONLY; i++) {
+        if (!(env_only[i].daemons & (1u << daemon)))
+            continue;
+        if (!env_header)
+            fprintf(out, "\nEnvironment only:\n");
+        env_header = true;
+        fprintf(out, "  %-24s %s\n  %-24s default \"%s\"\n", env_only[i].env, env_only[i].help,
+                "", env_only[i].def);
+    }
     fprintf(out, "\nExit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, "
                  "2 on a bad option.\n");
 }
@@ -491,4 +591,89 @@ void runtime_config_log(const struct runtime_config *cfg)
                  addr_text(&cfg->metrics), cfg->static_dir ? cfg->static_dir : "-",
                  cfg->models_dir ? cfg->models_dir : "-", cfg->ca_file ? cfg->ca_file : "-",
                  ls_log_level_name(cfg->log_level), cfg->admin_token ? "set" : "unset");
+}
+
+/* One cell of a Markdown table: '|' escaped, backquotes kept. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+static void md_default(FILE *out, enum runtime_config_daemon daemon, const struct opt *o)
+{
+    const char *d = o->def[daemon];
+    if (d && o == &opts[OPT_STATIC])      /* an absolute path of the build machine */
+        fputs("the source tree's `static/` (compile-time)", out);
+    else if (d)
+        fprintf(out, "`%s`", d);
+    else if (o->kind == KIND_KEY)
+        fputs("none (required)", out);
+    else if (o->kind == KIND_BOOL)
+        fputs("off", out);
+    else
+        fputs("none", out);
+}
+
+static void md_daemon(FILE *out, enum runtime_config_daemon daemon)
+{
+    fprintf(out, "## %s\n\n", runtime_config_program(daemon));
+    fprintf(out, "%s\n\n", daemon == RUNTIME_CONFIG_SERVER
+            ? "Lodestar LwM2M Server with its HTTP API."
+            : "Lodestar LwM2M Bootstrap-Server.");
+    fputs("| Flag | Environment variable | Default | Meaning |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const struct opt *o = &opts[i];
+        if (!has_opt(daemon, o))
+            continue;
+        fprintf(out, "| `%s%s%s` | `%s` | ", o->flag, o->arg[0] ? " " : "", o->arg, o->env);
+        md_default(out, daemon, o);
+        fputs(" | ", out);
+        md_cell(out, o->help);
+        if (o->kind == KIND_BOOL)
+            fputs(" (environment: 1/true/yes or 0/false/no)", out);
+        fputs(" |\n", out);
+    }
+    fputs("| `--help` |  |  | print the help and exit |\n"
+          "| `--version` |  |  | print the version and exit |\n", out);
+    bool any = false;
+    for (size_t i = 0; i < N_ENV_ONLY; i++) {
+        if (!(env_only[i].daemons & (1u << daemon)))
+            continue;
+        if (!any)
+            fputs("\nEnvironment only:\n\n| Environment variable | Default | Meaning |\n"
+                  "|---|---|---|\n", out);
+        any = true;
+        fprintf(out, "| `%s` | `%s` | ", env_only[i].env, env_only[i].def);
+        md_cell(out, env_only[i].help);
+        fputs(" |\n", out);
+    }
+    fputs("\n", out);
+}
+
+void runtime_config_markdown(FILE *out)
+{
+    fputs("<!-- Generated from runtime/config.c by tools/config_markdown: do not edit.\n"
+          "     Regenerate: ninja -C <build> configuration-md -->\n"
+          "# Configuration reference\n\n"
+          "Every flag of both daemons and its environment variable, from the table\n"
+          "`--help` prints (runtime/config.c), so the two cannot drift: the test\n"
+          "`configuration_md` fails when this page and the table differ.\n\n"
+          "- The flag wins over the environment variable; an empty environment\n"
+          "  variable counts as unset, an empty flag value is an error.\n"
+          "- Both `--flag value` and `--flag=value` work; unknown flags, and flags of\n"
+          "  the other daemon, are refused.\n"
+          "- `HOST:PORT` is `[v6]:port`, `v4:port` or `name:port`; port 0 picks a free\n"
+          "  port and logs it.\n"
+          "- A bad value stops the daemon before it touches the database, with one\n"
+          "  line naming the flag, and exit status 2.  Exit status: 0 after\n"
+          "  SIGTERM/SIGINT, 1 on a runtime failure, 2 on a bad option.\n"
+          "- Secrets (`--master-key`, `--admin-token`, a password in `--db`) are never\n"
+          "  logged; prefer their environment variables, since flags show in `ps`.\n\n",
+          out);
+    md_daemon(out, RUNTIME_CONFIG_SERVER);
+    md_daemon(out, RUNTIME_CONFIG_BOOTSTRAP);
 }

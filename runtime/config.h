@@ -91,6 +91,16 @@ struct runtime_config {
     /* Added in issue 6 (bootstrap): --bs-rate-limit, bootstrap requests
      * accepted per endpoint per minute; 0 = no limit. */
     unsigned bs_rate_limit;
+    /* Added by CREDWATCH: --issued-ttl, seconds an issued credential may
+     * wait for its first registration (the bootstrap daemon sets
+     * expires_at, the server revokes it after); 0 = never. */
+    int64_t issued_ttl_s;
+    /* Added in issue 10 (HTTPS): --http-cert/--http-key, readable regular
+     * files (both or neither); with them --http speaks TLS only.
+     * --http-insecure allows plain HTTP on a non-loopback --http. */
+    const char *http_cert;
+    const char *http_key;
+    bool http_insecure;
 };
 
 /* "lodestar-server" or "lodestar-bootstrap". */
@@ -123,6 +133,11 @@ enum ls_rc runtime_config_parse(struct runtime_config *cfg,
 /* Writes the --help text of daemon to out: usage, then one entry per flag
  * with its environment variable and default. */
 void runtime_config_help(FILE *out, enum runtime_config_daemon daemon);
+
+/* Writes docs/configuration.md: both daemons' flags, environment variables
+ * and defaults from the same table as runtime_config_help
+ * (tools/config_markdown prints it; the configuration_md test compares). */
+void runtime_config_markdown(FILE *out);
 
 /* Logs event=config at debug level: addresses, directories, log level, the
  * db conninfo with any password replaced by "***", master_key=set and

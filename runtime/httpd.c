@@ -12,11 +12,14 @@
 #include "runtime/httpd.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gnutls/gnutls.h>
 
 #include "runtime/log.h"
 
@@ -29,6 +32,9 @@ struct runtime_httpd {
     pthread_mutex_t lock;           /* guards inflight */
     pthread_cond_t idle;            /* signalled when inflight drops to 0 */
     unsigned inflight;              /* requests between first call and completion */
+    char *tls_cert;                 /* PEM, NUL-terminated; NULL = plain HTTP */
+    char *tls_key;                  /* PEM; secret: wiped before free */
+    size_t tls_key_len;
 };
 
 /* Per-request wrapper around the caller's state. */
@@ -96,6 +102,89 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     ls_log_warn("httpd_diagnostic", "msg=\"%s\"", msg);
 }
 
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated buffer. */
+static char *runtime_httpd_read_pem(const char *path, size_t *len, struct ls_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ls_error_set(err, LS_EINVAL, "cannot open \"%s\": %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap + 1);
+    size_t n = buf ? fread(buf, 1, cap, f) : 0;
+    bool bad = !buf || ferror(f) || !feof(f) || n == 0;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        ls_error_set(err, LS_EINVAL, "cannot read \"%s\" (empty, unreadable or over 1 MiB)",
+                     path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void runtime_httpd_free_tls(struct runtime_httpd *h)
+{
+    if (h->tls_key) {
+        explicit_bzero(h->tls_key, h->tls_key_len);
+        free(h->tls_key);
+    }
+    free(h->tls_cert);
+    h->tls_key = h->tls_cert = NULL;
+}
+
+/* Loads the TLS files into h and fills items (3 + END) for MHD_OPTION_ARRAY;
+ * items[0] is END when TLS is off. */
+static enum ls_rc runtime_httpd_setup_tls(struct runtime_httpd *h,
+                                          const struct runtime_httpd_options *opts,
+                                          struct MHD_OptionItem items[4], unsigned *flags,
+                                          struct ls_error *err)
+{
+    items[0] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    if (!opts->tls_cert && !opts->tls_key)
+        return LS_OK;
+    if (!opts->tls_cert || !opts->tls_key)
+        return ls_error_set(err, LS_EINVAL, "TLS needs both a certificate and a key");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return ls_error_set(err, LS_EUNSUPPORTED, "libmicrohttpd was built without TLS");
+    size_t n;
+    h->tls_cert = runtime_httpd_read_pem(opts->tls_cert, &n, err);
+    if (!h->tls_cert)
+        return LS_EINVAL;
+    h->tls_key = runtime_httpd_read_pem(opts->tls_key, &h->tls_key_len, err);
+    if (!h->tls_key)
+        return LS_EINVAL;
+    items[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert };
+    items[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key };
+    /* TLS 1.2 and 1.3 only. */
+    items[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                        (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
+    items[3] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    *flags |= MHD_USE_TLS;
+    return LS_OK;
+}
+
+static void runtime_httpd_tls_audit(gnutls_session_t session, const char *text)
+{
+    int n = (int)strcspn(text, "\r\n\"");
+    ls_log_debug("tls_audit", "msg=\"%.*s\"", n, text);
+}
+
+void runtime_httpd_tls_audit_fix(void)
+{
+    gnutls_global_set_audit_log_function(runtime_httpd_tls_audit);
+}
+
+bool runtime_httpd_is_tls(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return ci && ci->tls_session;
+}
+
 struct runtime_httpd *runtime_httpd_start(const struct runtime_httpd_options *opts,
                                           struct ls_error *err)
 {
@@ -120,6 +209,14 @@ struct runtime_httpd *runtime_httpd_start(const struct runtime_httpd_options *op
     /* [::] should take IPv4 too, as it does for every other Linux service. */
     if (h->listen.ss.ss_family == AF_INET6)
         flags |= MHD_USE_DUAL_STACK;
+    struct MHD_OptionItem tls[4];
+    if (runtime_httpd_setup_tls(h, opts, tls, &flags, err) != LS_OK) {
+        runtime_httpd_free_tls(h);
+        pthread_cond_destroy(&h->idle);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return NULL;
+    }
     int port = runtime_addr_port((const struct sockaddr *)&h->listen.ss);
     errno = 0;
     /* The logger must come first, or MHD logs earlier options its own way. */
@@ -134,6 +231,7 @@ struct runtime_httpd *runtime_httpd_start(const struct runtime_httpd_options *op
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                               MHD_OPTION_UNESCAPE_CALLBACK,
                               opts->raw_url ? keep_escaped : unescape, NULL,
+                              MHD_OPTION_ARRAY, tls,
                               MHD_OPTION_END);
     if (!h->mhd) {
         char addr[RUNTIME_ADDR_STR_MAX];
@@ -141,7 +239,10 @@ struct runtime_httpd *runtime_httpd_start(const struct runtime_httpd_options *op
         ls_error_set(err, LS_EIO, "cannot listen on %s: %s",
                      runtime_addr_format((const struct sockaddr *)&h->listen.ss, h->listen.len,
                                          addr),
-                     e ? strerror(e) : "libmicrohttpd refused to start");
+                     e ? strerror(e) : h->tls_cert ?
+                     "libmicrohttpd refused to start (is the TLS key the certificate's?)" :
+                     "libmicrohttpd refused to start");
+        runtime_httpd_free_tls(h);
         pthread_cond_destroy(&h->idle);
         pthread_mutex_destroy(&h->lock);
         free(h);
@@ -189,6 +290,7 @@ void runtime_httpd_stop(struct runtime_httpd *h, int64_t drain_ms)
     MHD_stop_daemon(h->mhd);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
+    runtime_httpd_free_tls(h);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->lock);
     free(h);

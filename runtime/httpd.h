@@ -57,7 +57,27 @@ struct runtime_httpd_options {
      * that routing could no longer tell from a separator.  Added for
      * web/ (issue 4). */
     bool raw_url;
+    /* Added for issue 10 (HTTPS): PEM files of the certificate chain and
+     * its private key, both or neither.  With them the listener speaks TLS
+     * only (GnuTLS through MHD_USE_TLS); a plain HTTP request on it gets no
+     * HTTP answer. */
+    const char *tls_cert;
+    const char *tls_key;
 };
+
+/*
+ * runtime_httpd_tls_audit_fix -- call once the CoAP context exists, when
+ * the HTTP listener speaks TLS.  GnuTLS's audit log hook is process-wide
+ * and libcoap installs one that takes every GnuTLS session for its own
+ * (gnutls_transport_get_ptr -> coap_session_t): a plain HTTP request on the
+ * TLS port made it read MHD's connection as a CoAP session and crash
+ * (found by tests/integration/test_https.c).  This hook logs the text at
+ * debug level and touches no session.
+ */
+void runtime_httpd_tls_audit_fix(void);
+
+/* True when the connection came over TLS (for Strict-Transport-Security). */
+bool runtime_httpd_is_tls(struct MHD_Connection *conn);
 
 /* Caller owns; stop with runtime_httpd_stop().  NULL with err set when the
  * address cannot be bound (the message names it and the reason). */

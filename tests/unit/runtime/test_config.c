@@ -127,6 +127,10 @@ static const struct {
     { BS, { "x", "--master-key", KEY, NULL }, { "LODESTAR_LOG_LEVEL=chatty", NULL },
       "--log-level: \"chatty\" is not a log level (error, warn, info, debug) "
       "(from LODESTAR_LOG_LEVEL)" },
+    { SRV, { "x", "--master-key", KEY, "--issued-ttl", "31622401", NULL }, { NULL },
+      "--issued-ttl: \"31622401\" is not a number 0..31622400" },
+    { BS, { "x", "--master-key", KEY, NULL }, { "LODESTAR_ISSUED_TTL=-1", NULL },
+      "--issued-ttl: \"-1\" is not a number 0..31622400 (from LODESTAR_ISSUED_TTL)" },
 };
 
 START_TEST(test_runtime_config_parse_rejects)
@@ -213,6 +217,22 @@ START_TEST(test_runtime_config_parse_bootstrap_defaults)
     ck_assert_ptr_null(c.static_dir);
     ck_assert_ptr_null(c.metrics.text);
     ck_assert_uint_eq(c.master_key[31], 0xff);
+}
+END_TEST
+
+/* --issued-ttl (CREDWATCH): both daemons, default a day, 0 allowed. */
+START_TEST(test_runtime_config_parse_issued_ttl)
+{
+    char *envp[] = { "LODESTAR_MASTER_KEY=" KEY, NULL };
+    char *none[] = { "x", NULL };
+    ck_assert_int_eq(ok(SRV, none, envp).issued_ttl_s, 86400);
+    ck_assert_int_eq(ok(BS, none, envp).issued_ttl_s, 86400);
+    char *flag[] = { "x", "--issued-ttl", "0", NULL };
+    ck_assert_int_eq(ok(BS, flag, envp).issued_ttl_s, 0);
+    char *env[] = { "LODESTAR_MASTER_KEY=" KEY, "LODESTAR_ISSUED_TTL=3600", NULL };
+    ck_assert_int_eq(ok(SRV, none, env).issued_ttl_s, 3600);
+    char *both[] = { "x", "--issued-ttl=120", NULL };
+    ck_assert_int_eq(ok(SRV, both, env).issued_ttl_s, 120);
 }
 END_TEST
 
@@ -375,6 +395,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_runtime_config_parse_rejects, 0, sizeof bad / sizeof bad[0]);
     tcase_add_test(tc, test_runtime_config_parse_server_defaults);
     tcase_add_test(tc, test_runtime_config_parse_bootstrap_defaults);
+    tcase_add_test(tc, test_runtime_config_parse_issued_ttl);
     tcase_add_test(tc, test_runtime_config_parse_env_used_without_flag);
     tcase_add_test(tc, test_runtime_config_parse_flag_wins_over_env);
     tcase_add_test(tc, test_runtime_config_parse_equals_form_and_last_wins);
