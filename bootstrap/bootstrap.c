@@ -11,15 +11,24 @@
  * A REQUEST.  The handler checks who is asking (the endpoint named by ep=
  * must be the one the DTLS identity, certificate or key is bound to: 4.01
  * otherwise; ep missing on a secure session means that endpoint; missing
- * on NoSec is 4.00; a NoSec request for an endpoint that has bootstrap
- * PSK credentials is 4.01), applies the per-endpoint rate limit (4.29),
- * then parks the request with libcoap's async support (empty ACK now)
- * while a database thread resolves the configuration and issues
- * credentials (bootstrap/db.h).  Back on the loop the async is triggered
- * and the handler's second call answers: 2.04 and the sequence starts
- * after the answer went out (session.c), 4.00 when no configuration
- * applies, 5.03 when the database is away; /bspack answers the pack
- * (pack.c).
+ * on NoSec is 4.00; a NoSec request for an endpoint that has live
+ * bootstrap PSK credentials is 4.01 at once), applies the per-endpoint
+ * rate limit (4.29), then parks the request with libcoap's async support
+ * (empty ACK now) while a database thread resolves the configuration and
+ * issues credentials (bootstrap/db.h).  Back on the loop the async is
+ * triggered and the handler's second call answers: 2.04 and the sequence
+ * starts after the answer went out (session.c), 4.00 when no
+ * configuration applies, 5.03 when the database is away; /bspack answers
+ * the pack (pack.c).
+ *
+ * NOSEC.  Nothing authenticates a NoSec client, so a NoSec request must
+ * never get keys for a device that has a secure way in: the resolution of
+ * a NoSec request (store_bsconfigs_resolve_nosec) refuses it, in the same
+ * query, when the endpoint has a bootstrap credential in any state
+ * (revoked too) or any factory credential; a configuration with
+ * "allow_nosec": false refuses it too.  Both are 4.01, an event with cause
+ * "nosec_refused" and lodestar_bootstrap_nosec_refused_total, and nothing
+ * is issued (no configuration is kept, so resolve_done issues nothing).
  *
  * DEFERRED WORK.  Nothing is sent from inside a libcoap callback
  * (LIBCOAP.md section 5): responses, NACKs and session deaths only mark a
@@ -50,7 +59,7 @@
 #include "store/credentials.h"
 #include "store/store.h"
 
-#define DB_THREADS 2
+#define DB_THREADS 3
 #define RATE_WINDOW_MS 60000
 #define RATE_BUCKETS 4096
 #define COAP_TOO_MANY_REQUESTS COAP_RESPONSE_CODE(429)
@@ -342,10 +351,11 @@ static void session_record(struct bs_session *bs)
     session_free(bs);
 }
 
-/* A request that never became a session: an event, a counter, a log line. */
-static void refuse(struct bootstrap_server *b, coap_pdu_t *resp, coap_pdu_code_t code,
-                   const char *endpoint, const char *address, const char *identity,
-                   const char *why)
+/* A request that never became a session: an event (with cause, NULL =
+ * none), a counter, a log line. */
+static void refuse_cause(struct bootstrap_server *b, coap_pdu_t *resp, coap_pdu_code_t code,
+                         const char *endpoint, const char *address, const char *identity,
+                         const char *why, const char *cause)
 {
     char c[16];
     snprintf(c, sizeof c, "%d.%02d", code >> 5, code & 0x1f);
@@ -356,8 +366,9 @@ static void refuse(struct bootstrap_server *b, coap_pdu_t *resp, coap_pdu_code_t
         atomic_fetch_add(&b->st.refused, 1);
     ls_log_info("bootstrap_refused", "endpoint=\"%s\" address=%s code=%s reason=\"%s\"",
                 endpoint ? endpoint : "", address, c, why);
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s?}", "code", c, "reason", why, "address", address,
-                          "identity", identity && *identity ? identity : NULL);
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "code", c, "reason", why, "address",
+                          address, "identity", identity && *identity ? identity : NULL,
+                          "cause", cause);
     struct record_job *j = calloc(1, sizeof *j);
     if (j) {
         j->refused = true;
@@ -366,6 +377,24 @@ static void refuse(struct bootstrap_server *b, coap_pdu_t *resp, coap_pdu_code_t
         record_submit(b, j);
     }
     json_decref(d);
+}
+
+static void refuse(struct bootstrap_server *b, coap_pdu_t *resp, coap_pdu_code_t code,
+                   const char *endpoint, const char *address, const char *identity,
+                   const char *why)
+{
+    refuse_cause(b, resp, code, endpoint, address, identity, why, NULL);
+}
+
+/* A NoSec request refused 4.01 (see NOSEC above); by_config: the
+ * configuration's "allow_nosec": false, else a credential of the endpoint. */
+static void refuse_nosec(struct bootstrap_server *b, coap_pdu_t *resp, const char *endpoint,
+                         const char *address, const char *why, bool by_config)
+{
+    atomic_fetch_add(by_config ? &b->st.nosec_refused_config : &b->st.nosec_refused_credential,
+                     1);
+    refuse_cause(b, resp, COAP_RESPONSE_CODE_UNAUTHORIZED, endpoint, address, NULL, why,
+                 "nosec_refused");
 }
 
 /* ------------------------------------------------------------------ */
@@ -380,10 +409,11 @@ static bool needs_issue(const struct lwm2m_bsconfig *c)
     return false;
 }
 
-/* Fresh identity "<endpoint>-<16 hex>" and a 16-byte key, stored sealed as
- * an issued server credential before the device ever sees them; explicit
- * PSKs are recorded too, so the server accepts them. */
-static enum ls_rc issue(struct store *s, struct bs_session *bs, struct ls_error *err)
+/* Fresh identity "<endpoint>-<16 hex>" and a 16-byte key for every server
+ * account that issues; they are stored (sealed, 'issued') by issue_batch,
+ * in a round with other sessions', before the device ever sees them;
+ * explicit PSKs are recorded too, so the server accepts them. */
+static enum ls_rc issue_prepare(struct bs_session *bs, struct ls_error *err)
 {
     const struct lwm2m_bsconfig *c = bs->cfg;
     bs->issued = calloc(c->n_servers + 1, sizeof *bs->issued);
@@ -392,28 +422,79 @@ static enum ls_rc issue(struct store *s, struct bs_session *bs, struct ls_error 
     for (size_t i = 0; i < c->n_servers; i++) {
         const struct lwm2m_bsconfig_server *sv = &c->servers[i];
         struct bs_issued *is = &bs->issued[i];
-        enum ls_rc rc = LS_OK;
-        if (sv->sec.security != LWM2M_BSCONFIG_PSK)
+        if (sv->sec.security != LWM2M_BSCONFIG_PSK ||
+            sv->sec.cred != LWM2M_BSCONFIG_CRED_ISSUE)
             continue;
-        if (sv->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE) {
-            uint8_t rnd[8];
-            if (RAND_bytes(rnd, sizeof rnd) != 1 || RAND_bytes(is->key, sizeof is->key) != 1)
-                return ls_error_set(err, LS_EIO, "RAND_bytes failed");
-            snprintf(is->identity, sizeof is->identity,
-                     "%.200s-%02x%02x%02x%02x%02x%02x%02x%02x", bs->endpoint, rnd[0], rnd[1],
-                     rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-            rc = store_bssessions_issue(s, &bs->b->key, bs->endpoint, is->identity, is->key,
-                                        sizeof is->key, sv->sec.uri, sv->ssid, false, NULL,
-                                        err);
-        } else if (sv->sec.cred == LWM2M_BSCONFIG_CRED_GIVEN) {
-            rc = store_bssessions_issue(s, &bs->b->key, bs->endpoint, sv->sec.identity,
-                                        sv->sec.key.ptr, sv->sec.key.len, sv->sec.uri,
-                                        sv->ssid, true, NULL, err);
-        }
-        if (rc != LS_OK)
-            return rc;
+        uint8_t rnd[8];
+        if (RAND_bytes(rnd, sizeof rnd) != 1 || RAND_bytes(is->key, sizeof is->key) != 1)
+            return ls_error_set(err, LS_EIO, "RAND_bytes failed");
+        snprintf(is->identity, sizeof is->identity,
+                 "%.200s-%02x%02x%02x%02x%02x%02x%02x%02x", bs->endpoint, rnd[0], rnd[1],
+                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     }
     return LS_OK;
+}
+
+/* The credentials session bs stores: n written to out (room for
+ * cfg->n_servers). */
+static size_t issue_items(struct bs_session *bs, struct store_credentials_issue *out)
+{
+    const struct lwm2m_bsconfig *c = bs->cfg;
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_servers; i++) {
+        const struct lwm2m_bsconfig_server *sv = &c->servers[i];
+        const struct bs_issued *is = &bs->issued[i];
+        if (sv->sec.security != LWM2M_BSCONFIG_PSK)
+            continue;
+        if (sv->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE)
+            out[n++] = (struct store_credentials_issue){
+                .endpoint = bs->endpoint, .identity = is->identity, .psk = is->key,
+                .psk_len = sizeof is->key, .server_uri = sv->sec.uri, .ssid = sv->ssid };
+        else if (sv->sec.cred == LWM2M_BSCONFIG_CRED_GIVEN)
+            out[n++] = (struct store_credentials_issue){
+                .endpoint = bs->endpoint, .identity = sv->sec.identity, .psk = sv->sec.key.ptr,
+                .psk_len = sv->sec.key.len, .server_uri = sv->sec.uri, .ssid = sv->ssid,
+                .already_ok = true };
+    }
+    return n;
+}
+
+/* Database thread: the credentials of a round of sessions, one statement
+ * (store_credentials_issue_batch); a session whose credential failed gets
+ * its error as the resolution's. */
+static void issue_batch(struct store *s, void **jobs, size_t n)
+{
+    size_t cap = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        cap += ((struct bs_session *)jobs[i])->cfg->n_servers;
+    struct store_credentials_issue *items = calloc(cap ? cap : 1, sizeof *items);
+    size_t *first = calloc(n + 1, sizeof *first);
+    struct ls_error err = { 0 };
+    enum ls_rc rc = !items || !first ? ls_error_set(&err, LS_ENOMEM, "out of memory") : LS_OK;
+    for (size_t i = 0; rc == LS_OK && i < n; i++) {
+        first[i] = k;
+        k += issue_items(jobs[i], items + k);
+    }
+    if (rc == LS_OK) {
+        first[n] = k;
+        rc = store_credentials_issue_batch(s, &((struct bs_session *)jobs[0])->b->key, items,
+                                           k, ((struct bs_session *)jobs[0])->b->issued_ttl_s,
+                                           &err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct bs_session *bs = jobs[i];
+        enum ls_rc one = rc;
+        for (size_t j = first && rc == LS_OK ? first[i] : 0;
+             one == LS_OK && j < first[i + 1]; j++)
+            if ((one = items[j].rc) != LS_OK)
+                ls_error_set(&err, one, "issued identity \"%s\" is taken", items[j].identity);
+        if (one != LS_OK) {
+            bs->resolve_rc = one;
+            snprintf(bs->resolve_msg, sizeof bs->resolve_msg, "%s", err.msg);
+        }
+    }
+    free(items);
+    free(first);
 }
 
 static void resolve_work(struct store *s, void *arg)
@@ -421,27 +502,34 @@ static void resolve_work(struct store *s, void *arg)
     struct bs_session *bs = arg;
     struct ls_error err = { 0 };
     char *body = NULL;
-    enum ls_rc rc = store_bsconfigs_resolve(s, bs->endpoint, &bs->config_name, &body, &err);
-    if (rc == LS_OK) {
+    enum ls_rc rc = bs->nosec ? store_bsconfigs_resolve_nosec(s, bs->endpoint, &bs->config_name,
+                                                              &body, &bs->nosec_refused, &err)
+                              : store_bsconfigs_resolve(s, bs->endpoint, &bs->config_name,
+                                                        &body, &err);
+    if (rc == LS_OK && !bs->nosec_refused) {
         rc = lwm2m_bsconfig_parse(body, strlen(body), bs->b->model, &bs->cfg, &err);
         if (rc != LS_OK) {
             ls_error_prefix(&err, "configuration \"%s\"", bs->config_name);
             rc = LS_EIO;   /* a stored configuration that does not parse is ours */
         }
     }
-    if (rc == LS_OK && needs_issue(bs->cfg))
-        rc = issue(s, bs, &err);
+    if (rc == LS_OK && bs->nosec && bs->cfg && !bs->cfg->allow_nosec) {
+        bs->nosec_refused = "the configuration requires DTLS (allow_nosec is false): NoSec "
+                            "refused";
+        bs->nosec_by_config = true;
+        lwm2m_bsconfig_free(bs->cfg);   /* no cfg: nothing is issued (resolve_done) */
+        bs->cfg = NULL;
+    }
+    if (rc == LS_OK && bs->cfg && needs_issue(bs->cfg))
+        rc = issue_prepare(bs, &err);
     free(body);
     bs->resolve_rc = rc;
     snprintf(bs->resolve_msg, sizeof bs->resolve_msg, "%s", err.msg);
 }
 
-static void resolve_done(void *arg, bool cancelled)
+/* Loop thread: resolved (and its credentials stored): answer the request. */
+static void resolve_continue(struct bs_session *bs)
 {
-    struct bs_session *bs = arg;
-    if (cancelled) {   /* stopping: the session list frees it */
-        return;
-    }
     coap_bin_const_t tok = { bs->req_token_len, bs->req_token };
     coap_async_t *a = bs->session ? coap_find_async(bs->session, tok) : NULL;
     if (!a) {
@@ -464,6 +552,30 @@ static void resolve_done(void *arg, bool cancelled)
     runtime_coap_kick(bs->b->coap);
 }
 
+static void issue_done(void *arg, bool cancelled)
+{
+    if (!cancelled)   /* stopping: the session list frees it */
+        resolve_continue(arg);
+}
+
+static void resolve_done(void *arg, bool cancelled)
+{
+    struct bs_session *bs = arg;
+    struct ls_error err = { 0 };
+    if (cancelled)    /* stopping: the session list frees it */
+        return;
+    if (bs->resolve_rc != LS_OK || !bs->cfg || !needs_issue(bs->cfg) || !bs->session) {
+        resolve_continue(bs);
+        return;
+    }
+    /* The session continues after the round holding its credentials commits. */
+    if (bootstrap_db_submit_batch(bs->b->db, issue_batch, issue_done, bs, &err) != LS_OK) {
+        bs->resolve_rc = err.code;
+        snprintf(bs->resolve_msg, sizeof bs->resolve_msg, "%s", err.msg);
+        resolve_continue(bs);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* request handlers                                                    */
 
@@ -474,6 +586,7 @@ struct who {
     const char *bound;           /* endpoint the credential is bound to; NULL on NoSec */
     unsigned pct;
     bool has_pct, has_ep, bad_query;
+    bool nosec_barred;           /* refused: NoSec for an endpoint with live bootstrap PSKs */
 };
 
 static void parse_query(const coap_pdu_t *req, struct who *w)
@@ -543,7 +656,8 @@ static coap_pdu_code_t identify(struct bootstrap_server *b, coap_session_t *s,
         return COAP_RESPONSE_CODE_UNAUTHORIZED;
     }
     if (!runtime_coap_session_is_dtls(s) && runtime_credcache_has_endpoint(b->creds, w->endpoint)) {
-        *why = "the endpoint has bootstrap credentials: NoSec refused";
+        *why = "the endpoint has a bootstrap credential: NoSec refused";
+        w->nosec_barred = true;
         return COAP_RESPONSE_CODE_UNAUTHORIZED;
     }
     return 0;
@@ -586,6 +700,13 @@ static bool answer_async(struct bootstrap_server *b, coap_resource_t *r, coap_se
         return true;   /* libcoap ACKed the duplicate; still waiting */
     coap_async_set_app_data(a, NULL);
     remember_fin(b, s, tok);
+    if (bs->resolve_rc == LS_OK && bs->nosec_refused) {
+        refuse_nosec(b, resp, bs->endpoint, bs->address, bs->nosec_refused,
+                     bs->nosec_by_config);
+        bs->finished = true;   /* not a session: never recorded as one */
+        bs_session_ready(bs);
+        return true;
+    }
     if (bs->resolve_rc != LS_OK) {
         coap_pdu_code_t code = bs->resolve_rc == LS_ENOTFOUND
                                    ? COAP_RESPONSE_CODE_BAD_REQUEST
@@ -654,6 +775,7 @@ static struct bs_session *session_new(struct bootstrap_server *b, coap_session_t
     memcpy(bs->req_token, tok.s, bs->req_token_len);
     memcpy(bs->endpoint, w->endpoint, sizeof bs->endpoint);
     memcpy(bs->identity, w->identity, sizeof bs->identity);
+    bs->nosec = !runtime_coap_session_is_dtls(s);
     memcpy(bs->address, w->address, sizeof bs->address);
     bs->pct = w->pct;
     bs->started_ms = runtime_loop_now_ms(b->loop);
@@ -675,6 +797,10 @@ static void handle(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
     if (answer_async(b, r, s, req, resp) || duplicate(b, s, req, resp))
         goto out;
     coap_pdu_code_t code = identify(b, s, req, &w, &why);
+    if (code && w.nosec_barred) {
+        refuse_nosec(b, resp, w.endpoint, w.address, why, false);
+        goto out;
+    }
     if (code) {
         refuse(b, resp, code, w.endpoint[0] ? w.endpoint : NULL, w.address, w.identity, why);
         goto out;
@@ -838,6 +964,13 @@ static void on_table(void *arg, struct runtime_credcache *table)
     b->creds = table;
 }
 
+static void on_delta(void *arg, struct runtime_credcache_delta *delta)
+{
+    struct bootstrap_server *b = arg;
+    if (b->creds)
+        runtime_credcache_apply(b->creds, delta, NULL, NULL);
+}
+
 static bool psk_lookup(void *arg, const uint8_t *identity, size_t identity_len,
                        const uint8_t **key, size_t *key_len)
 {
@@ -926,6 +1059,7 @@ struct bootstrap_server *bootstrap_server_start(const struct runtime_config *cfg
     }
     b->loop = loop;
     b->rate_limit = cfg->bs_rate_limit;
+    b->issued_ttl_s = cfg->issued_ttl_s;
     runtime_loop_timer_init(&b->rate_prune, rate_prune, b);
     if (key_from_config(cfg, &b->key, err) != LS_OK || load_model(b, cfg, err) != LS_OK ||
         store_credentials_load_cache(store, &b->key, "bootstrap", &b->creds, err) != LS_OK)
@@ -937,7 +1071,7 @@ struct bootstrap_server *bootstrap_server_start(const struct runtime_config *cfg
         goto fail;
     struct store_credentials_watch_options wo = {
         .conninfo = cfg->db, .key = &b->key, .scope = "bootstrap", .loop = loop,
-        .fn = on_table, .arg = b,
+        .fn = on_table, .arg = b, .delta = on_delta,
     };
     b->watch = store_credentials_watch_start(&wo, err);
     if (!b->watch)
@@ -990,6 +1124,13 @@ void bootstrap_server_metrics(FILE *out, const struct bootstrap_server *b)
     counter(out, "lodestar_bootstrap_requests_refused_total",
             "Bootstrap requests refused (unknown endpoint, identity, format).",
             atomic_load(&st->refused));
+    fprintf(out, "# HELP lodestar_bootstrap_nosec_refused_total NoSec bootstrap requests "
+                 "refused 4.01 (also in requests_refused), by cause: the endpoint has a "
+                 "bootstrap or factory credential, or the configuration requires DTLS.\n"
+                 "# TYPE lodestar_bootstrap_nosec_refused_total counter\n"
+                 "lodestar_bootstrap_nosec_refused_total{cause=\"credential\"} %llu\n"
+                 "lodestar_bootstrap_nosec_refused_total{cause=\"configuration\"} %llu\n",
+            atomic_load(&st->nosec_refused_credential), atomic_load(&st->nosec_refused_config));
     counter(out, "lodestar_bootstrap_rate_limited_total",
             "Bootstrap requests answered 4.29 by the per-endpoint rate limit.",
             atomic_load(&st->rate_limited));

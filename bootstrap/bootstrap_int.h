@@ -77,6 +77,7 @@ struct bs_session {
     size_t req_token_len;
     char endpoint[BS_ENDPOINT_MAX];
     char identity[BS_IDENTITY_MAX];     /* "" on NoSec */
+    bool nosec;                         /* plain CoAP: no DTLS at all */
     char address[RUNTIME_ADDR_STR_MAX];
     unsigned pct;                       /* 0 = none given */
     unsigned format;                    /* write format / pack format */
@@ -87,6 +88,8 @@ struct bs_session {
     enum ls_rc resolve_rc;
     char resolve_msg[160];
     char *config_name;
+    const char *nosec_refused;          /* static: why NoSec is refused (4.01), cfg NULL */
+    bool nosec_by_config;               /* ... because of "allow_nosec": false */
     struct lwm2m_bsconfig *cfg;
     struct bs_issued *issued;           /* cfg->n_servers entries */
     /* the sequence */
@@ -110,6 +113,7 @@ struct bs_session {
 
 struct bs_stats {
     atomic_ullong started, succeeded, refused, rate_limited, pack_served;
+    atomic_ullong nosec_refused_credential, nosec_refused_config;
     atomic_ullong failed[BS_CAUSE_COUNT];
     atomic_ullong duration_bucket[12];  /* cumulative by bound, see bootstrap.c */
     atomic_ullong duration_count;
@@ -128,6 +132,7 @@ struct bootstrap_server {
     struct lwm2m_model *model;          /* read-only after start: any thread */
     struct store_secret_key key;
     unsigned rate_limit;                /* per endpoint per minute; 0 = off */
+    int64_t issued_ttl_s;               /* expires_at of issued credentials; 0 = none */
     struct bs_rate *rate;
     struct runtime_loop_timer rate_prune;
     struct bs_session *sessions;        /* every live session */

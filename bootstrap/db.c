@@ -1,13 +1,14 @@
 /*
  * bootstrap/db.c -- database threads of lodestar-bootstrap (see db.h)
  *
- * Two mutex-protected FIFOs feed the threads: plain jobs (resolutions: a
- * device waits for each) and batch jobs (session records: nobody waits).
- * A free thread takes the whole queue of batch jobs (up to BATCH_MAX, the
- * run at the head that shares one batch function) when no other thread is
- * writing a batch, else the next plain job; so during a bootstrap storm one
- * thread writes a round of records in one transaction while the others
- * keep resolving, and records queued meanwhile make the next round --
+ * Mutex-protected FIFOs feed the threads: plain jobs (resolutions: a
+ * device waits for each) and batch jobs, one FIFO ("lane") per batch
+ * function (session records: nobody waits; issued credentials: the device
+ * waits, CREDWATCH).  A free thread takes a whole lane (up to BATCH_MAX)
+ * that no other thread is writing, else the next plain job; so during a
+ * bootstrap storm one thread writes a round of records or credentials in
+ * one transaction while the others keep resolving, and jobs queued
+ * meanwhile make the next round --
  * the store worker's rhythm (store/registrations.c): a few commits per
  * storm instead of one per session.  Finished jobs go to a third FIFO that
  * one posted drain on the loop thread empties, so a burst of completions
@@ -28,6 +29,7 @@
 #define BATCH_QUEUE_MAX 100000
 #define THREADS_MAX 8
 #define BATCH_MAX 2000    /* records in one transaction */
+#define LANES_MAX 4       /* batch functions (records, issued credentials) */
 
 struct job {
     bootstrap_db_work_fn *work;         /* plain job */
@@ -42,13 +44,21 @@ struct fifo {
     size_t n;
 };
 
+/* The batch jobs of one batch function, written a round at a time. */
+struct lane {
+    bootstrap_db_batch_fn *fn;
+    struct fifo q;               /* submitted, not taken */
+    bool busy;                   /* a thread is writing a round */
+};
+
 struct bootstrap_db {
     struct runtime_loop *loop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct fifo todo;            /* plain jobs submitted, not taken */
-    struct fifo batches;         /* batch jobs submitted, not taken */
-    bool batch_busy;             /* a thread is writing a batch */
+    struct lane lanes[LANES_MAX];
+    size_t n_lanes;
+    unsigned n_writing;          /* lanes being written */
     struct fifo done;            /* worked, done not yet called */
     bool drain_posted;           /* a drain post is on its way */
     bool stopping;
@@ -113,16 +123,31 @@ static void finished(struct bootstrap_db *db, struct job *j)
     }
 }
 
-/* Under db->mu: the batch jobs to write now (n of them into jobs), or 0. */
-static size_t take_batch(struct bootstrap_db *db, struct job **jobs)
+/* Under db->mu: a lane with a round to write and nobody writing it; none
+ * while all threads but one write rounds (a resolution must find one). */
+static struct lane *lane_ready(struct bootstrap_db *db)
+{
+    if (db->n_threads > 1 && db->n_writing >= db->n_threads - 1)
+        return NULL;
+    for (size_t i = 0; i < db->n_lanes; i++)
+        if (!db->lanes[i].busy && db->lanes[i].q.head)
+            return &db->lanes[i];
+    return NULL;
+}
+
+/* Under db->mu: the batch jobs to write now (n of them into jobs, *lane
+ * marked busy), or 0. */
+static size_t take_batch(struct bootstrap_db *db, struct job **jobs, struct lane **lane)
 {
     size_t n = 0;
-    if (db->batch_busy || !db->batches.head)
+    struct lane *l = lane_ready(db);
+    if (!l)
         return 0;
-    bootstrap_db_batch_fn *fn = db->batches.head->batch_work;
-    while (n < BATCH_MAX && db->batches.head && db->batches.head->batch_work == fn)
-        jobs[n++] = fifo_pop(&db->batches);
-    db->batch_busy = true;
+    while (n < BATCH_MAX && l->q.head)
+        jobs[n++] = fifo_pop(&l->q);
+    l->busy = true;
+    db->n_writing++;
+    *lane = l;
     return n;
 }
 
@@ -145,21 +170,23 @@ static void *thread_main(void *arg)
         if (pthread_equal(db->threads[i], pthread_self()))
             s = db->stores[i];
     for (;;) {
-        while (!db->todo.head && (db->batch_busy || !db->batches.head) && !db->stopping)
+        while (!db->todo.head && !lane_ready(db) && !db->stopping)
             pthread_cond_wait(&db->cv, &db->mu);
         /* Stopping: records still queued are written (nobody waits, but a
          * session that happened must not vanish); plain jobs were taken
          * away by bootstrap_db_stop. */
-        if (db->stopping && (db->batch_busy || !db->batches.head))
+        if (db->stopping && !lane_ready(db))
             break;
-        size_t n = take_batch(db, batch);
+        struct lane *lane = NULL;
+        size_t n = take_batch(db, batch, &lane);
         if (n) {
             pthread_mutex_unlock(&db->mu);
             run_batch(s, batch, n);
             for (size_t i = 0; i < n; i++)
                 finished(db, batch[i]);
             pthread_mutex_lock(&db->mu);
-            db->batch_busy = false;
+            lane->busy = false;
+            db->n_writing--;
             pthread_cond_broadcast(&db->cv);   /* records queued meanwhile */
             continue;
         }
@@ -224,9 +251,15 @@ void bootstrap_db_stop(struct bootstrap_db *db)
         j->done(j->arg, true);
         free(j);
     }
-    for (struct job *j; (j = fifo_pop(&left)) || (j = fifo_pop(&db->batches));) {
+    for (struct job *j; (j = fifo_pop(&left));) {
         j->done(j->arg, true);
         free(j);
+    }
+    for (size_t i = 0; i < db->n_lanes; i++) {
+        for (struct job *j; (j = fifo_pop(&db->lanes[i].q));) {
+            j->done(j->arg, true);
+            free(j);
+        }
     }
     for (unsigned i = 0; i < THREADS_MAX; i++)
         store_close(db->stores[i]);
@@ -235,12 +268,31 @@ void bootstrap_db_stop(struct bootstrap_db *db)
     free(db);
 }
 
+/* Under db->mu: the lane of fn (made on first use), or NULL when all are
+ * taken by other functions. */
+static struct lane *lane_of(struct bootstrap_db *db, bootstrap_db_batch_fn *fn)
+{
+    for (size_t i = 0; i < db->n_lanes; i++)
+        if (db->lanes[i].fn == fn)
+            return &db->lanes[i];
+    if (db->n_lanes == LANES_MAX)
+        return NULL;
+    db->lanes[db->n_lanes].fn = fn;
+    return &db->lanes[db->n_lanes++];
+}
+
 static enum ls_rc submit(struct bootstrap_db *db, struct job *j, struct ls_error *err)
 {
     bool batch = j->batch_work != NULL;
-    struct fifo *f = batch ? &db->batches : &db->todo;
     size_t max = batch ? BATCH_QUEUE_MAX : QUEUE_MAX;
     pthread_mutex_lock(&db->mu);
+    struct lane *lane = batch ? lane_of(db, j->batch_work) : NULL;
+    struct fifo *f = batch ? (lane ? &lane->q : NULL) : &db->todo;
+    if (!f) {
+        pthread_mutex_unlock(&db->mu);
+        free(j);
+        return ls_error_set(err, LS_EINVAL, "bootstrap db: too many batch functions");
+    }
     if (f->n >= max) {
         pthread_mutex_unlock(&db->mu);
         free(j);

@@ -15,7 +15,9 @@
  * a bulk import holds thousands of device configurations, templates need
  * glob matching in order, and BSC's resolver (store_bsconfigs_resolve) is
  * the one place that defines resolution; issuing credentials needs the
- * database anyway.  Two threads keep up with the DTLS handshake rate (see
+ * database anyway.  Three threads (bootstrap.c): at most two write rounds
+ * (records, issued credentials) at once, so one is always free to resolve;
+ * with two, issuing bootstraps ran at half the rate (see
  * bench/results/bootstrap.md).
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -52,8 +54,9 @@ enum ls_rc bootstrap_db_submit(struct bootstrap_db *db, bootstrap_db_work_fn *wo
                                bootstrap_db_done_fn *done, void *job,
                                struct ls_error *err) LS_MUST_CHECK;
 
-/* Queues a batch job (same errors; its own bound, larger).  Consecutive
- * batch jobs with the same work function are written together. */
+/* Queues a batch job (same errors; its own bound, larger).  Batch jobs
+ * with the same work function are written together, in submission order,
+ * a round at a time (up to 4 distinct functions: LS_EINVAL beyond). */
 enum ls_rc bootstrap_db_submit_batch(struct bootstrap_db *db, bootstrap_db_batch_fn *work,
                                      bootstrap_db_done_fn *done, void *job,
                                      struct ls_error *err) LS_MUST_CHECK;

@@ -713,7 +713,7 @@ static enum ls_rc parse_top(const json_t *root, const struct lwm2m_model *model,
 {
     static const char *const keys[] = { "endpoint", "match", "priority", "description",
                                         "delete", "discover", "read", "format", "pack",
-                                        "bootstrap_account", "servers", "acl", "instances",
+                                        "allow_nosec", "bootstrap_account", "servers", "acl", "instances",
                                         "ack_timeout_ms", "max_retransmit",
                                         "session_timeout_s", NULL };
     struct lwm2m_bsconfig_int prio, ack, retrans, deadline;
@@ -734,6 +734,7 @@ static enum ls_rc parse_top(const json_t *root, const struct lwm2m_model *model,
         (rc = parse_read(json_object_get(root, "read"), c, err)) != LS_OK ||
         (rc = parse_format(json_object_get(root, "format"), c, err)) != LS_OK ||
         (rc = get_bool(root, "", "pack", true, &c->pack, err)) != LS_OK ||
+        (rc = get_bool(root, "", "allow_nosec", true, &c->allow_nosec, err)) != LS_OK ||
         (rc = parse_bootstrap_account(json_object_get(root, "bootstrap_account"), c, err)) !=
             LS_OK ||
         (rc = parse_servers(json_object_get(root, "servers"), c, err)) != LS_OK ||

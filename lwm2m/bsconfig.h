@@ -22,6 +22,10 @@
  *   "format"              null | "tlv" | "senml-json" | "senml-cbor" |
  *                         "lwm2m-cbor": used when the client sent no pct
  *   "pack"                bool, answer GET /bspack (default true)
+ *   "allow_nosec"         bool, serve plain-CoAP (NoSec) requests (default
+ *                         true; false: only DTLS, NoSec is 4.01).  An
+ *                         endpoint with a bootstrap or factory credential
+ *                         is never served over NoSec, whatever this says
  *   "bootstrap_account"   null (keep the client's) | {"uri", "security",
  *                         "identity", "key", "public_key",
  *                         "server_public_key", "secret_key", "hold_off",
@@ -177,6 +181,7 @@ struct lwm2m_bsconfig {
     enum lwm2m_bsconfig_read read;
     unsigned format;                        /* 0 = none: the client's pct, else TLV */
     bool pack;
+    bool allow_nosec;                       /* default true */
     bool has_bootstrap_account;
     struct lwm2m_bsconfig_security_account bootstrap_account;
     struct lwm2m_bsconfig_server *servers;  /* owned */

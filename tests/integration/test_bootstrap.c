@@ -2,16 +2,19 @@
  * tests/integration/test_bootstrap.c -- lodestar-bootstrap end to end
  *
  * The daemons run as processes against the test Postgres
- * (LODESTAR_TEST_PGURI); a libcoap bootstrap client (bs_client.c, until
- * the harness device's bootstrap role lands) bootstraps like a real
- * client: keeps its own bootstrap account, answers Discover, applies
- * writes, checks Finish; then the harness device registers with
- * lodestar-server with the account it was given.  Configurations are inserted with SQL (bootstrap_configs),
- * endpoint names carry a per-run tag so runs never collide.
+ * (LODESTAR_TEST_PGURI); the harness device in its bootstrap client role
+ * (tests/harness/lwm2m_device_bootstrap.c, harness_device_bootstrap)
+ * bootstraps like a real client: keeps its own bootstrap account, answers
+ * Discover, applies writes, checks Finish; then a copy of it registers
+ * with lodestar-server with the account it was given
+ * (harness_device_new_for_account).  A device that falls silent
+ * mid-sequence is the harness device that stops pumping its loop after
+ * the 2.04 to its Bootstrap-Request.  Configurations are inserted with SQL
+ * (bootstrap_configs), endpoint names carry a per-run tag so runs never
+ * collide.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include <arpa/inet.h>
 #include <check.h>
 #include <coap3/coap.h>
 #include <stdio.h>
@@ -22,9 +25,9 @@
 
 #include "harness.h"
 #include "harness_db.h"
-#include "bs_client.h"
 #include "lwm2m_device.h"
 #include "store/credentials.h"
+#include "store/factory.h"
 #include "store/secret.h"
 #include "store/store.h"
 
@@ -136,27 +139,28 @@ static bool session_count_reaches(const char *endpoint, int n)
     return false;
 }
 
-static struct bs_client *device(const char *server, const char *version,
-                                const char *identity, const char *key)
+/* A harness device (LwM2M version) talking to server, plain CoAP or, with
+ * identity, DTLS-PSK with key (text). */
+static struct harness_device *device(const char *server, const char *version,
+                                     const char *identity, const char *key)
 {
-    struct bs_client *d = bs_client_new(server, version, identity, key);
+    struct harness_device_options o = {
+        .server = server, .version = version, .psk_identity = identity,
+        .psk_key = (const uint8_t *)key, .psk_key_len = key ? strlen(key) : 0,
+    };
+    struct harness_device *d = harness_device_new(&o);
     ck_assert_ptr_nonnull(d);
     return d;
 }
 
-/* The harness device registers with the account the client got. */
-static int register_with_account(struct bs_client *d, const char *ep)
+/* A copy of d (with the bootstrapped tree) registers with the first
+ * server account the bootstrap wrote.  Returns the Register answer. */
+static int register_with_account(struct harness_device *d, const char *ep)
 {
-    struct bs_client_account a;
+    struct harness_device_account a;
     char q_ep[300], loc[128];
-    ck_assert_msg(bs_client_account(d, &a), "no server account written");
-    const char *host = strstr(a.uri, "://");
-    ck_assert_ptr_nonnull(host);
-    struct harness_device_options o = {
-        .server = host + 3, .psk_identity = a.mode == 0 ? a.identity : NULL,
-        .psk_key = a.key, .psk_key_len = a.key_len,
-    };
-    struct harness_device *r = harness_device_new(&o);
+    ck_assert_msg(harness_device_server_account(d, 0, &a), "no server account written");
+    struct harness_device *r = harness_device_new_for_account(d, &a);
     ck_assert_ptr_nonnull(r);
     snprintf(q_ep, sizeof q_ep, "ep=%s", ep);
     const char *q[] = { q_ep, "lt=60", "lwm2m=1.1", "b=U", NULL };
@@ -191,9 +195,9 @@ START_TEST(test_bootstrap_each_pct_then_register)
     daemon_start(&bs, true, NULL);
     snprintf(ep, sizeof ep, "pct%d-%s", _i, run_tag);
     nosec_config(ep, &srv, NULL);
-    struct bs_client *d = device(bs.coap, pct_cases[_i].version, NULL, NULL);
-    struct bs_client_result r;
-    ck_assert_msg(bs_client_bootstrap(d, ep, pct_cases[_i].pct, false, BS_MS, &r),
+    struct harness_device *d = device(bs.coap, pct_cases[_i].version, NULL, NULL);
+    struct harness_bs_result r;
+    ck_assert_msg(harness_device_bootstrap(d, ep, pct_cases[_i].pct, false, BS_MS, &r),
                   "bootstrap failed: request %d finish %d\n%s", r.request_code, r.finish_code,
                   harness_proc_stderr(bs.p));
     ck_assert_int_eq(r.request_code, 204);
@@ -207,7 +211,7 @@ START_TEST(test_bootstrap_each_pct_then_register)
     char name[160];
     snprintf(name, sizeof name, "cfg-%s", ep);
     ck_assert_str_eq(session_field(ep, "config_name", v, sizeof v), name);
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
     daemon_stop(&srv, "server");
 }
@@ -221,26 +225,26 @@ START_TEST(test_bspack)
     daemon_start(&bs, true, NULL);
     ep_name(ep, sizeof ep, "pack");
     nosec_config(ep, &srv, NULL);
-    struct bs_client *d = device(bs.coap, "1.2", NULL, NULL);
-    struct bs_client_result r;
-    ck_assert_msg(bs_client_bootstrap(d, ep, 112, true, BS_MS, &r), "pack bootstrap failed");
+    struct harness_device *d = device(bs.coap, "1.2", NULL, NULL);
+    struct harness_bs_result r;
+    ck_assert_msg(harness_device_bootstrap(d, ep, 112, true, BS_MS, &r), "pack bootstrap failed");
     ck_assert_int_eq(r.pack_code, 205);
     ck_assert_int_eq(r.request_code, 0);
     ck_assert_int_eq(register_with_account(d, ep), 201);
     ck_assert(session_count_reaches(ep, 1));
     ck_assert_str_eq(session_field(ep, "outcome", v, sizeof v), "success");
     ck_assert_str_eq(session_field(ep, "detail->>'pack'", v, sizeof v), "true");
-    bs_client_free(d);
+    harness_device_free(d);
 
     /* "pack": false -> 4.05 and the client falls back to /bs */
     char ep2[128];
     ep_name(ep2, sizeof ep2, "nopack");
     nosec_config(ep2, &srv, "\"pack\":false,");
     d = device(bs.coap, "1.2", NULL, NULL);
-    ck_assert(bs_client_bootstrap(d, ep2, 112, true, BS_MS, &r));
+    ck_assert(harness_device_bootstrap(d, ep2, 112, true, BS_MS, &r));
     ck_assert_int_eq(r.pack_code, 405);
     ck_assert_int_eq(r.request_code, 204);
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
     daemon_stop(&srv, "server");
 }
@@ -258,12 +262,12 @@ START_TEST(test_psk_issued_then_register)
              "\"credentials\":\"issue\"}]}", srv.coaps);
     snprintf(name, sizeof name, "cfg-%s", ep);
     put_config(name, "endpoint", ep, 100, body);
-    struct bs_client *d = device(bs.coap, "1.1", NULL, NULL);
-    struct bs_client_result r0;
-    ck_assert(bs_client_bootstrap(d, ep, 11542, false, BS_MS, &r0));
-    struct bs_client_account a;
-    ck_assert(bs_client_account(d, &a));
-    ck_assert_int_eq(a.mode, 0);
+    struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
+    struct harness_bs_result r0;
+    ck_assert(harness_device_bootstrap(d, ep, 11542, false, BS_MS, &r0));
+    struct harness_device_account a;
+    ck_assert(harness_device_server_account(d, 0, &a));
+    ck_assert_int_eq(a.security_mode, 0);
     ck_assert_uint_eq(a.key_len, 16);
     ck_assert_msg(strncmp(a.identity, ep, strlen(ep)) == 0, "identity %s", a.identity);
     db_value("SELECT state || ' ' || ssid || ' ' || server_uri FROM credentials "
@@ -279,7 +283,7 @@ START_TEST(test_psk_issued_then_register)
     ck_assert_int_eq(code, 201);
     ck_assert(session_count_reaches(ep, 1));
     ck_assert_str_eq(session_field(ep, "outcome", v, sizeof v), "success");
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
     daemon_stop(&srv, "server");
 }
@@ -309,12 +313,12 @@ START_TEST(test_resolution_order)
     const char *eps[3] = { ep, ep2, ep3 };
     const char *want[3] = { devname, name, "default" };
     for (int i = 0; i < 3; i++) {
-        struct bs_client *d = device(bs.coap, "1.1", NULL, NULL);
-        struct bs_client_result r0;
-        ck_assert(bs_client_bootstrap(d, eps[i], 11542, false, BS_MS, &r0));
+        struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
+        struct harness_bs_result r0;
+        ck_assert(harness_device_bootstrap(d, eps[i], 11542, false, BS_MS, &r0));
         ck_assert(session_count_reaches(eps[i], 1));
         ck_assert_str_eq(session_field(eps[i], "config_name", v, sizeof v), want[i]);
-        bs_client_free(d);
+        harness_device_free(d);
     }
     daemon_stop(&bs, "bootstrap");
 }
@@ -328,10 +332,10 @@ START_TEST(test_failed_write_recorded)
     daemon_start(&bs, true, NULL);
     ep_name(ep, sizeof ep, "failw");
     nosec_config(ep, &fake, NULL);
-    struct bs_client *d = device(bs.coap, "1.1", NULL, NULL);
-    bs_client_fail_next(d, COAP_REQUEST_CODE_PUT, "/1/0", 400);
-    struct bs_client_result r;
-    ck_assert(!bs_client_bootstrap(d, ep, 11542, false, 3000, &r));
+    struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
+    harness_device_fail_next(d, COAP_REQUEST_CODE_PUT, "/1/0", 400);
+    struct harness_bs_result r;
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 3000, &r));
     ck_assert(session_count_reaches(ep, 1));
     ck_assert_str_eq(session_field(ep, "outcome", v, sizeof v), "failed");
     ck_assert_str_eq(session_field(ep, "detail->>'cause'", v, sizeof v), "device_error");
@@ -340,7 +344,7 @@ START_TEST(test_failed_write_recorded)
     db_value("SELECT count(*) FROM events WHERE kind = 'bootstrap' AND endpoint = $1", ep, v,
              sizeof v);
     ck_assert_str_eq(v, "1");
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
 }
 END_TEST
@@ -355,15 +359,15 @@ START_TEST(test_finish_406_recorded)
     snprintf(body, sizeof body, "{\"endpoint\":\"%s\",\"servers\":[]}", ep);
     snprintf(name, sizeof name, "cfg-%s", ep);
     put_config(name, "endpoint", ep, 100, body);
-    struct bs_client *d = device(bs.coap, "1.1", NULL, NULL);
-    struct bs_client_result r;
-    ck_assert(!bs_client_bootstrap(d, ep, 11542, false, 3000, &r));
+    struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
+    struct harness_bs_result r;
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 3000, &r));
     ck_assert_int_eq(r.finish_code, 406);
     ck_assert(session_count_reaches(ep, 1));
     ck_assert_str_eq(session_field(ep, "detail->>'cause'", v, sizeof v), "finish_rejected");
     session_field(ep, "detail->>'cause_detail'", v, sizeof v);
     ck_assert_msg(strstr(v, "4.06"), "cause detail: %s", v);
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
 }
 END_TEST
@@ -375,24 +379,24 @@ START_TEST(test_unknown_and_rate_limit)
     daemon_start(&bs, true, "2");
     ck_assert_int_eq(harness_psql(harness_pg_uri(),
                                   "DELETE FROM bootstrap_configs WHERE name = 'default'"), 0);
-    struct bs_client_result r;
-    struct bs_client *d = device(bs.coap, "1.1", NULL, NULL);
+    struct harness_bs_result r;
+    struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
     ep_name(ep, sizeof ep, "unknown");
-    ck_assert(!bs_client_bootstrap(d, ep, 11542, false, 2000, &r));
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 2000, &r));
     ck_assert_int_eq(r.request_code, 400);
-    bs_client_free(d);
+    harness_device_free(d);
 
     ep_name(ep, sizeof ep, "rate");
     nosec_config(ep, &srv, NULL);
     for (int i = 0; i < 2; i++) {
         d = device(bs.coap, "1.1", NULL, NULL);
-        ck_assert(bs_client_bootstrap(d, ep, 11542, false, BS_MS, &r));
-        bs_client_free(d);
+        ck_assert(harness_device_bootstrap(d, ep, 11542, false, BS_MS, &r));
+        harness_device_free(d);
     }
     d = device(bs.coap, "1.1", NULL, NULL);
-    ck_assert(!bs_client_bootstrap(d, ep, 11542, false, 2000, &r));
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 2000, &r));
     ck_assert_int_eq(r.request_code, 429);
-    bs_client_free(d);
+    harness_device_free(d);
     /* Records are written in batches, after the answer: a stopping daemon
      * writes what is queued, so the row is there once it exited. */
     daemon_stop(&bs, "bootstrap");
@@ -429,83 +433,47 @@ START_TEST(test_dtls_bootstrap_psk)
     daemon_start(&bs, true, NULL);
     nosec_config(ep, &srv, NULL);
     nosec_config(other, &srv, NULL);
-    struct bs_client_result r;
+    struct harness_bs_result r;
     /* ep omitted on DTLS: the identity's endpoint */
-    struct bs_client *d = device(bs.coaps, "1.1", id, "bootstrap-secret");
-    ck_assert_msg(bs_client_bootstrap(d, NULL, 11542, false, BS_MS, &r),
+    struct harness_device *d = device(bs.coaps, "1.1", id, "bootstrap-secret");
+    ck_assert_msg(harness_device_bootstrap(d, NULL, 11542, false, BS_MS, &r),
                   "dtls bootstrap: request %d\n%s", r.request_code, harness_proc_stderr(bs.p));
-    bs_client_free(d);
+    harness_device_free(d);
     ck_assert(session_count_reaches(ep, 1));
     ck_assert_str_eq(session_field(ep, "detail->>'identity'", v, sizeof v), id);
     /* the identity is bound to ep: bootstrapping as another endpoint is refused */
     d = device(bs.coaps, "1.1", id, "bootstrap-secret");
-    ck_assert(!bs_client_bootstrap(d, other, 11542, false, 2000, &r));
+    ck_assert(!harness_device_bootstrap(d, other, 11542, false, 2000, &r));
     ck_assert_int_eq(r.request_code, 401);
-    bs_client_free(d);
+    harness_device_free(d);
     /* and NoSec for an endpoint that has bootstrap credentials is refused */
     d = device(bs.coap, "1.1", NULL, NULL);
-    ck_assert(!bs_client_bootstrap(d, ep, 11542, false, 2000, &r));
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 2000, &r));
     ck_assert_int_eq(r.request_code, 401);
-    bs_client_free(d);
+    harness_device_free(d);
     daemon_stop(&bs, "bootstrap");
 }
 END_TEST
 
 /* ---- a client that falls silent after its Bootstrap-Request ---- */
 
-struct silent {
-    int request_code;   /* answer to POST /bs; 0 none yet */
-};
-
-static coap_response_t silent_on_response(coap_session_t *s, const coap_pdu_t *sent,
-                                          const coap_pdu_t *rcvd, const coap_mid_t mid)
-{
-    struct silent *c = coap_get_app_data(coap_session_get_context(s));
-    coap_pdu_code_t code = coap_pdu_get_code(rcvd);
-    if (code)
-        c->request_code = (code >> 5) * 100 + (code & 0x1f);
-    return COAP_RESPONSE_OK;
-}
-
 /* POST /bs?ep=ep over plain CoAP, wait for the 2.04, then never process
- * another datagram: the server's next request (BS-Delete) is not even
- * ACKed, like a device whose radio went away mid-sequence.  Returns the
- * context (the caller frees it when the test is over). */
-static coap_context_t *bootstrap_then_fall_silent(const char *server, const char *ep)
+ * another datagram: the harness device only reads its socket inside its
+ * blocking calls (no device thread here), so the server's next request
+ * (BS-Discover) is not even ACKed, like a device whose radio went away
+ * mid-sequence; harness_device_sleep makes that explicit (anything it
+ * might still read is dropped).  The caller frees the device when the
+ * test is over. */
+static struct harness_device *bootstrap_then_fall_silent(const char *server, const char *ep)
 {
-    static struct silent c;
-    char host[64], q[300];
-    const char *colon = strrchr(server, ':');
-    ck_assert_ptr_nonnull(colon);
-    snprintf(host, sizeof host, "%.*s", (int)(colon - server), server);
-    coap_address_t dst;
-    coap_address_init(&dst);
-    dst.addr.sin.sin_family = AF_INET;
-    dst.addr.sin.sin_port = htons((uint16_t)atoi(colon + 1));
-    dst.size = sizeof dst.addr.sin;
-    ck_assert_int_eq(inet_pton(AF_INET, host, &dst.addr.sin.sin_addr), 1);
-    c.request_code = 0;
-    coap_context_t *ctx = coap_new_context(NULL);
-    ck_assert_ptr_nonnull(ctx);
-    coap_set_app_data(ctx, &c);
-    coap_register_response_handler(ctx, silent_on_response);
-    coap_session_t *s = coap_new_client_session(ctx, NULL, &dst, COAP_PROTO_UDP);
-    ck_assert_ptr_nonnull(s);
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST,
-                                    coap_new_message_id(s), coap_session_max_pdu_size(s));
-    uint8_t tok[8];
-    size_t tl;
-    coap_session_new_token(s, &tl, tok);
-    coap_add_token(pdu, tl, tok);
-    coap_add_option(pdu, COAP_OPTION_URI_PATH, 2, (const uint8_t *)"bs");
-    snprintf(q, sizeof q, "ep=%s", ep);
-    coap_add_option(pdu, COAP_OPTION_URI_QUERY, strlen(q), (const uint8_t *)q);
-    ck_assert_int_ne(coap_send(s, pdu), COAP_INVALID_MID);
-    int64_t deadline = harness_now_ms() + ANSWER_MS;
-    while (!c.request_code && harness_now_ms() < deadline)
-        coap_io_process(ctx, 50);
-    ck_assert_int_eq(c.request_code, 204);
-    return ctx;
+    char q_ep[300];
+    snprintf(q_ep, sizeof q_ep, "ep=%s", ep);
+    const char *q[] = { q_ep, NULL };
+    struct harness_device *d = device(server, "1.1", NULL, NULL);
+    ck_assert_int_eq(harness_device_request(d, COAP_REQUEST_CODE_POST, "bs", q, NULL, -1,
+                                            ANSWER_MS, NULL, 0), 204);
+    harness_device_sleep(d);
+    return d;
 }
 
 /* Waits for the session record of ep (written when the daemon gives up). */
@@ -541,7 +509,7 @@ START_TEST(test_silent_device_times_out)
     nosec_config(ep, &srv, "\"session_timeout_s\":2,\"ack_timeout_ms\":1500,"
                            "\"max_retransmit\":4,");
     int64_t t0 = harness_now_ms();
-    coap_context_t *ctx = bootstrap_then_fall_silent(bs.coap, ep);
+    struct harness_device *d = bootstrap_then_fall_silent(bs.coap, ep);
     ck_assert_msg(session_recorded_within(ep, 8000), "no session record\n%s",
                   harness_proc_stderr(bs.p));
     int64_t took = harness_now_ms() - t0;
@@ -553,12 +521,12 @@ START_TEST(test_silent_device_times_out)
     /* the device's last request is in the record, unanswered */
     session_field(ep, "detail->'requests'->-1->>'code'", v, sizeof v);
     ck_assert_str_eq(v, "none");
-    coap_free_context(ctx);
+    harness_device_free(d);
 
     ep_name(ep2, sizeof ep2, "silent-retries");
     nosec_config(ep2, &srv, "\"ack_timeout_ms\":1000,\"max_retransmit\":1,");
     t0 = harness_now_ms();
-    ctx = bootstrap_then_fall_silent(bs.coap, ep2);
+    d = bootstrap_then_fall_silent(bs.coap, ep2);
     ck_assert(session_recorded_within(ep2, 8000));
     took = harness_now_ms() - t0;
     ck_assert_str_eq(session_field(ep2, "outcome", v, sizeof v), "timeout");
@@ -568,7 +536,223 @@ START_TEST(test_silent_device_times_out)
      * deadline.  The upper bound only tells the two causes apart; a loaded
      * machine may stretch the retries, so it is generous. */
     ck_assert_msg(took >= 2900 && took < 30000, "retries took %lld ms", (long long)took);
-    coap_free_context(ctx);
+    harness_device_free(d);
+    daemon_stop(&bs, "bootstrap");
+}
+END_TEST
+
+/* ---- NoSec requests for endpoints with a secure way in (BSFIX) ----
+ *
+ * Nothing authenticates a NoSec client, so lodestar-bootstrap must never
+ * serve one for an endpoint that has a bootstrap credential (any state) or
+ * a factory credential: 4.01, an event with cause "nosec_refused", and no
+ * credential issued -- whatever configuration applies.  The configurations
+ * here issue PSKs, so a request that was served would leave a 'server'
+ * credential behind, which the tests check is not there. */
+
+/* A configuration for ep that issues a management PSK. */
+static void issue_config(const char *ep)
+{
+    char body[512], name[160];
+    snprintf(body, sizeof body,
+             "{\"endpoint\":\"%s\",\"servers\":[{\"uri\":\"coaps://127.0.0.1:5684\","
+             "\"ssid\":101,\"security\":\"psk\",\"credentials\":\"issue\"}]}", ep);
+    snprintf(name, sizeof name, "cfg-%s", ep);
+    put_config(name, "endpoint", ep, 100, body);
+}
+
+/* Management credentials of ep not made by a factory: what a served
+ * bootstrap issues. */
+static int issued_count(const char *ep)
+{
+    char v[32];
+    db_value("SELECT count(*) FROM credentials WHERE endpoint = $1 AND scope = 'server' "
+             "AND batch_id IS NULL", ep, v, sizeof v);
+    return atoi(v);
+}
+
+/* Refused events are written in batches after the answer: poll for n of
+ * them with cause nosec_refused. */
+static bool nosec_refusals_reach(const char *ep, int n)
+{
+    char v[32];
+    int64_t deadline = harness_now_ms() + 10000;
+    while (harness_now_ms() < deadline) {
+        db_value("SELECT count(*) FROM events WHERE kind = 'bootstrap' AND endpoint = $1 "
+                 "AND detail->>'cause' = 'nosec_refused' AND detail->>'code' = '4.01'", ep, v,
+                 sizeof v);
+        if (atoi(v) >= n)
+            return true;
+        harness_sleep_ms(50);   /* poll interval */
+    }
+    return false;
+}
+
+/* A NoSec Bootstrap-Pack-Request then (refused) Bootstrap-Request for ep:
+ * both must be 4.01, nothing issued, both refusals recorded. */
+static void nosec_refused(const struct daemon *bs, const char *ep)
+{
+    struct harness_bs_result r;
+    struct harness_device *d = device(bs->coap, "1.2", NULL, NULL);
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, true, 3000, &r));
+    ck_assert_msg(r.pack_code == 401 && r.request_code == 401, "%s: pack %d request %d\n%s",
+                  ep, r.pack_code, r.request_code, harness_proc_stderr(bs->p));
+    ck_assert_uint_eq(r.writes, 0);
+    harness_device_free(d);
+    ck_assert_int_eq(issued_count(ep), 0);
+    ck_assert_msg(nosec_refusals_reach(ep, 2), "no nosec_refused events for %s", ep);
+}
+
+START_TEST(test_nosec_refused_bootstrap_psk)
+{
+    struct daemon bs;
+    char ep[128], id[160];
+    ep_name(ep, sizeof ep, "nosec-bspsk");
+    snprintf(id, sizeof id, "bs-id-%s", ep);
+    add_bootstrap_psk(ep, id, "bootstrap-secret");
+    issue_config(ep);
+    daemon_start(&bs, true, NULL);
+    nosec_refused(&bs, ep);
+    /* the device itself, over DTLS with its bootstrap PSK, is served */
+    struct harness_bs_result r;
+    struct harness_device *d = device(bs.coaps, "1.1", id, "bootstrap-secret");
+    ck_assert_msg(harness_device_bootstrap(d, ep, 11542, false, BS_MS, &r),
+                  "dtls bootstrap: request %d\n%s", r.request_code, harness_proc_stderr(bs.p));
+    harness_device_free(d);
+    ck_assert_int_eq(issued_count(ep), 1);
+    daemon_stop(&bs, "bootstrap");
+}
+END_TEST
+
+/* A revoked bootstrap account is not in the daemon's PSK table (it loads
+ * live credentials only): only the database knows the endpoint had one. */
+START_TEST(test_nosec_refused_revoked_bootstrap)
+{
+    struct daemon bs;
+    char ep[128], id[160], sql[512];
+    ep_name(ep, sizeof ep, "nosec-bsrev");
+    snprintf(id, sizeof id, "bs-id-%s", ep);
+    add_bootstrap_psk(ep, id, "bootstrap-secret");
+    snprintf(sql, sizeof sql, "UPDATE credentials SET state = 'revoked', revoked_at = now() "
+             "WHERE scope = 'bootstrap' AND identity = '%s'", id);
+    ck_assert_int_eq(harness_psql(harness_pg_uri(), sql), 0);
+    issue_config(ep);
+    daemon_start(&bs, true, NULL);
+    nosec_refused(&bs, ep);
+    /* and the revoked key opens nothing over DTLS either */
+    struct harness_bs_result r;
+    struct harness_device *d = device(bs.coaps, "1.1", id, "bootstrap-secret");
+    ck_assert(!harness_device_bootstrap(d, ep, 11542, false, 2000, &r));
+    ck_assert_int_ne(r.request_code, 204);
+    harness_device_free(d);
+    ck_assert_int_eq(issued_count(ep), 0);
+    daemon_stop(&bs, "bootstrap");
+}
+END_TEST
+
+START_TEST(test_nosec_refused_factory_account)
+{
+    struct daemon bs;
+    char ep[128];
+    ep_name(ep, sizeof ep, "nosec-factory");
+    struct ls_error err = { 0 };
+    struct store_secret_key k;
+    ck_assert_int_eq(store_secret_key_from_hex(KEY_HEX, &k, &err), LS_OK);
+    struct store *st = store_open(harness_pg_uri(), &err);
+    ck_assert_ptr_nonnull(st);
+    const char *eps[] = { ep };
+    struct store_factory_batch fb = {
+        .endpoints = eps, .n = 1, .server = { .uri = "coaps://127.0.0.1:5684", .ssid = 101 },
+        .key_bytes = STORE_FACTORY_KEY_DEFAULT, .spec_json = "{\"test\":\"nosec\"}",
+    };
+    int64_t batch = 0;
+    ck_assert_msg(store_factory_create(st, &k, &fb, &batch, &err) == LS_OK, "factory: %s",
+                  err.msg);
+    store_close(st);
+    issue_config(ep);
+    daemon_start(&bs, true, NULL);
+    nosec_refused(&bs, ep);
+    char v[32];
+    db_value("SELECT count(*) FROM credentials WHERE endpoint = $1 AND state = 'active'", ep, v,
+             sizeof v);
+    ck_assert_str_eq(v, "1");   /* the factory account is untouched */
+    daemon_stop(&bs, "bootstrap");
+}
+END_TEST
+
+/* The Prometheus text of the daemon's --metrics listener. */
+static void metrics_text(const char *addr, char *out, size_t cap)
+{
+    char url[160];
+    struct harness_http_response resp;
+    snprintf(url, sizeof url, "http://%s/metrics", addr);
+    ck_assert_int_eq(harness_http_request("GET", url, NULL, NULL, 0, ANSWER_MS, &resp), 200);
+    snprintf(out, cap, "%s", resp.body ? resp.body : "");
+    harness_http_response_free(&resp);
+}
+
+/*
+ * A NoSec fleet endpoint without credentials still bootstraps (and gets its
+ * issued key); a template with "allow_nosec": false refuses NoSec (4.01,
+ * nothing issued) but still serves a device of its range over DTLS.
+ */
+START_TEST(test_nosec_fleet_and_allow_nosec_false)
+{
+    char ep[128], strict[128], secure[128], id[160], tpl[160], pat[160], body[512];
+    ep_name(ep, sizeof ep, "nosec-fleet");
+    snprintf(strict, sizeof strict, "strict-%s-1", run_tag);
+    snprintf(secure, sizeof secure, "strict-%s-2", run_tag);
+    snprintf(id, sizeof id, "bs-id-%s", secure);
+    add_bootstrap_psk(secure, id, "bootstrap-secret");
+    issue_config(ep);
+    snprintf(tpl, sizeof tpl, "strict-%s", run_tag);
+    snprintf(pat, sizeof pat, "strict-%s-*", run_tag);
+    snprintf(body, sizeof body,
+             "{\"allow_nosec\":false,\"servers\":[{\"uri\":\"coaps://127.0.0.1:5684\","
+             "\"ssid\":101,\"security\":\"psk\",\"credentials\":\"issue\"}]}");
+    put_config(tpl, "match", pat, 1, body);
+
+    struct daemon bs;
+    char *env[] = { KEY_ENV, db_env, NULL };
+    char *argv[] = { "lodestar-bootstrap", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0",
+                     "--metrics", "127.0.0.1:0", NULL };
+    char maddr[96], m[65536];
+    bs.p = harness_proc_spawn(argv[0], bin("LODESTAR_BOOTSTRAP_BIN"), argv, env);
+    ck_assert_ptr_nonnull(bs.p);
+    harness_wait_listening(bs.p, "coap", START_MS, bs.coap, sizeof bs.coap);
+    harness_wait_listening(bs.p, "coaps", START_MS, bs.coaps, sizeof bs.coaps);
+    harness_wait_listening(bs.p, "metrics", START_MS, maddr, sizeof maddr);
+    ck_assert(harness_proc_wait_line(bs.p, "event=started ", START_MS, NULL, 0));
+
+    /* the fleet device: NoSec, no credentials, served */
+    struct harness_bs_result r;
+    struct harness_device *d = device(bs.coap, "1.1", NULL, NULL);
+    ck_assert_msg(harness_device_bootstrap(d, ep, 11542, false, BS_MS, &r),
+                  "NoSec fleet bootstrap: request %d\n%s", r.request_code,
+                  harness_proc_stderr(bs.p));
+    ck_assert_int_eq(r.finish_code, 204);
+    harness_device_free(d);
+    ck_assert_int_eq(issued_count(ep), 1);
+
+    /* the strict template: NoSec refused, nothing issued */
+    nosec_refused(&bs, strict);
+    char v[512];
+    db_value("SELECT detail->>'reason' FROM events WHERE kind = 'bootstrap' AND endpoint = $1 "
+             "ORDER BY id DESC LIMIT 1", strict, v, sizeof v);
+    ck_assert_msg(strstr(v, "allow_nosec"), "reason: %s", v);
+
+    /* its range over DTLS: served */
+    d = device(bs.coaps, "1.1", id, "bootstrap-secret");
+    ck_assert_msg(harness_device_bootstrap(d, secure, 11542, false, BS_MS, &r),
+                  "dtls bootstrap: request %d\n%s", r.request_code, harness_proc_stderr(bs.p));
+    harness_device_free(d);
+    ck_assert_int_eq(issued_count(secure), 1);
+
+    metrics_text(maddr, m, sizeof m);
+    ck_assert_msg(strstr(m, "lodestar_bootstrap_nosec_refused_total{cause=\"configuration\"} 2"),
+                  "metrics:\n%s", m);
+    ck_assert_msg(strstr(m, "lodestar_bootstrap_nosec_refused_total{cause=\"credential\"} 0"),
+                  "metrics:\n%s", m);
     daemon_stop(&bs, "bootstrap");
 }
 END_TEST
@@ -588,6 +772,10 @@ static Suite *suite(void)
     tcase_add_test(tc, test_unknown_and_rate_limit);
     tcase_add_test(tc, test_dtls_bootstrap_psk);
     tcase_add_test(tc, test_silent_device_times_out);
+    tcase_add_test(tc, test_nosec_refused_bootstrap_psk);
+    tcase_add_test(tc, test_nosec_refused_revoked_bootstrap);
+    tcase_add_test(tc, test_nosec_refused_factory_account);
+    tcase_add_test(tc, test_nosec_fleet_and_allow_nosec_false);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -40,6 +40,7 @@ static const struct { const char *json; const char *prefix; } bad_cases[] = {
       "\"string\",\"value\":\"x\"}]}]}", "instances[0].values: /3/0/1 is not" },
     { "{\"endpoint\":\"a\",\"match\":\"b*\"}", "match: a configuration has" },
     { "{\"pack\":1}", "pack: must be true or false" },
+    { "{\"allow_nosec\":\"no\"}", "allow_nosec: must be true or false" },
     { "{\"ack_timeout_ms\":999}", "ack_timeout_ms: must be an integer 1000..60000" },
     { "{\"max_retransmit\":0}", "max_retransmit: must be an integer 1..10" },
     { "{\"session_timeout_s\":3601}", "session_timeout_s: must be an integer 1..3600" },
@@ -138,6 +139,7 @@ START_TEST(test_plan_defaults_keep_bs_account)
     ck_assert_int_eq(lwm2m_bsconfig_parse(j, strlen(j), NULL, &c, &err), LS_OK);
     ck_assert_uint_eq(c->n_deletes, 2);   /* default ["/0", "/1"] */
     ck_assert(c->pack);
+    ck_assert(c->allow_nosec);   /* NoSec fleets keep working */
     ck_assert_int_eq(c->ack_timeout_ms, 2000);   /* timing defaults */
     ck_assert_int_eq(c->max_retransmit, 3);
     ck_assert_int_eq(c->session_timeout_s, 60);
@@ -157,6 +159,11 @@ START_TEST(test_plan_defaults_keep_bs_account)
     ck_assert_int_eq(lwm2m_bsconfig_plan_build(c, &cl, NULL, &p, &err), LS_OK);
     ck_assert_uint_eq(p.writes[0].path.id[1], 0);
     lwm2m_bsconfig_plan_free(&p);
+    lwm2m_bsconfig_free(c);
+    /* a template or the default can require DTLS */
+    j = "{\"match\":\"x*\",\"allow_nosec\":false}";
+    ck_assert_int_eq(lwm2m_bsconfig_parse(j, strlen(j), NULL, &c, &err), LS_OK);
+    ck_assert(!c->allow_nosec);
     lwm2m_bsconfig_free(c);
 }
 END_TEST
