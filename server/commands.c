@@ -640,11 +640,11 @@ static void do_route(struct server_commands *c, struct store *s, struct job *j)
     }
 }
 
-static void do_claim(struct store *s, struct job *j)
+static void do_claim(struct server_commands *c, struct store *s, struct job *j)
 {
     struct ls_error err = { 0 };
     struct store_command cmd;
-    enum ls_rc rc = store_commands_claim_next(s, j->endpoint, &cmd, &err);
+    enum ls_rc rc = store_commands_claim_next(s, j->endpoint, c->instance, &cmd, &err);
     if (rc == LS_OK) {
         j->found = true;
         j->id = cmd.id;
@@ -714,7 +714,7 @@ static void run_job(struct server_commands *c, struct store *s, struct job *j)
         answer(c, j);
         return;
     case J_CLAIM:
-        do_claim(s, j);
+        do_claim(c, s, j);
         answer(c, j);
         return;
     case J_FINISH:
@@ -831,6 +831,19 @@ static struct job *next_job(struct server_commands *c, bool *stop)
     return j;
 }
 
+/* Commands a dead instance left 'sent' (store_commands_sweep): at start
+ * (the first tick) and every tick after. */
+static void sweep(struct store *s)
+{
+    struct ls_error err = { 0 };
+    size_t failed = 0, requeued = 0;
+    if (store_commands_sweep(s, &failed, &requeued, &err) != LS_OK &&
+        err.code != LS_ETRANSIENT)
+        ls_log_warn("command_sweep_failed", "error=\"%s\"", err.msg);
+    if (failed || requeued)
+        ls_log_warn("commands_orphaned", "failed=%zu requeued=%zu", failed, requeued);
+}
+
 static void tick(struct server_commands *c, struct store *s)
 {
     struct ls_error err = { 0 };
@@ -839,6 +852,7 @@ static void tick(struct server_commands *c, struct store *s)
         ls_log_warn("command_expiry_failed", "error=\"%s\"", err.msg);
     if (n)
         ls_log_info("commands_expired", "count=%zu", n);
+    sweep(s);
     take_routed(c, s);
     check_awaited(c, s, 0);
 }

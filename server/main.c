@@ -20,6 +20,7 @@
 
 #include "runtime/config.h"
 #include "runtime/daemon.h"
+#include "runtime/httpd.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
 #include "server/dispatch.h"
@@ -48,19 +49,23 @@ static int serve(const struct runtime_config *cfg, struct runtime_loop *loop,
                                    .admin_token = cfg->admin_token,
                                    .static_dir = cfg->static_dir,
                                    .models_dir = cfg->models_dir,
-                                   .master_key = cfg->master_key };
+                                   .master_key = cfg->master_key,
+                                   .tls_cert = cfg->http_cert, .tls_key = cfg->http_key };
     struct web_http *web = web_http_start(&wo, &err);
     if (!web) {
         ls_log_error("http_failed", "flag=--http error=\"%s\"", err.msg);
         return RUNTIME_DAEMON_EXIT_FAILURE;
     }
-    ls_log_info("listening", "proto=http addr=%s", web_http_bound(web, addr));
+    ls_log_info("listening", "proto=http addr=%s tls=%s", web_http_bound(web, addr),
+                cfg->http_cert ? "on" : "off");
     struct server *srv = server_start(cfg, loop, store, &err);
     if (!srv) {
         ls_log_error("coap_failed", "error=\"%s\" detail=\"%s\"", err.msg, err.detail);
         web_http_stop(web);
         return RUNTIME_DAEMON_EXIT_FAILURE;
     }
+    if (cfg->http_cert)
+        runtime_httpd_tls_audit_fix();  /* after libcoap set its own: see runtime/httpd.h */
     web_http_metrics(web, write_metrics, srv);
     web_http_devices(web, server_dispatch_submit, server_dispatcher(srv));
     ls_log_info("started", "version=%s schema=%d", runtime_config_version(),

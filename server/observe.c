@@ -68,6 +68,9 @@ struct obs {
                                      row, which the new entry owns */
     struct server_observe *owner;
     struct obs *next_tok, *next_ep;
+    struct { uint16_t mid; int64_t at_ms; } recent[4];   /* CON/NON notifications
+                                     received (duplicates: on_notify) */
+    unsigned recent_next;
 };
 
 /* An observation whose insert waits for its commit. */
@@ -98,6 +101,7 @@ struct server_observe {
     size_t count;
     struct est *inflight;                /* inserts waiting for their commit */
     uint64_t accepted, dropped;          /* written on the loop, read by /metrics */
+    uint64_t dropped_full, unknown;      /* of dropped: store queue full; refused (RST) */
     uint64_t dropped_logged;             /* dropped when last logged */
     int64_t drop_logged_ms;              /* monotonic; one warning a second */
 };
@@ -344,6 +348,19 @@ void server_observe_stats(const struct server_observe *o, uint64_t *accepted,
 {
     *accepted = __atomic_load_n(&o->accepted, __ATOMIC_RELAXED);
     *dropped = __atomic_load_n(&o->dropped, __ATOMIC_RELAXED);
+}
+
+void server_observe_counters(const struct server_observe *o,
+                             struct server_observe_counters *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!o)
+        return;
+    out->accepted = __atomic_load_n(&o->accepted, __ATOMIC_RELAXED);
+    uint64_t dropped = __atomic_load_n(&o->dropped, __ATOMIC_RELAXED);
+    out->dropped_full = __atomic_load_n(&o->dropped_full, __ATOMIC_RELAXED);
+    out->dropped_undecodable = dropped > out->dropped_full ? dropped - out->dropped_full : 0;
+    out->unknown = __atomic_load_n(&o->unknown, __ATOMIC_RELAXED);
 }
 
 /* ---- load ---- */
@@ -614,6 +631,8 @@ static void store_notification(struct server_observe *o, struct obs *e,
     if (rc == LS_OK) {
         __atomic_add_fetch(&o->accepted, 1, __ATOMIC_RELAXED);
     } else {
+        if (rc == LS_ENOMEM)
+            __atomic_add_fetch(&o->dropped_full, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&o->dropped, 1, __ATOMIC_RELAXED);
         /* A flood the database cannot absorb would log every datagram:
          * one line a second, with the count since the last one. */
@@ -629,8 +648,28 @@ static void store_notification(struct server_observe *o, struct obs *e,
     lwm2m_data_free(&d);
 }
 
-bool server_observe_on_notify(struct server_observe *o, coap_session_t *s,
-                              const coap_pdu_t *received)
+/* Whether received (a CON or NON) repeats a notification of e seen within
+ * EXCHANGE_LIFETIME (RFC 7252 4.5); else remembers it.  libcoap 4.3.1
+ * drops only a repeat of the session's last CON (net.c handle_response),
+ * so a retransmission that follows another notification reaches us. */
+static bool repeated(struct server_observe *o, struct obs *e, const coap_pdu_t *received)
+{
+    coap_pdu_type_t type = coap_pdu_get_type(received);
+    if (type != COAP_MESSAGE_CON && type != COAP_MESSAGE_NON)
+        return false;       /* an ACK carries our MID, not the device's */
+    uint16_t mid = (uint16_t)coap_pdu_get_mid(received);
+    int64_t now = runtime_loop_now_ms(o->loop);
+    for (size_t i = 0; i < sizeof e->recent / sizeof e->recent[0]; i++)
+        if (e->recent[i].at_ms && e->recent[i].mid == mid && now - e->recent[i].at_ms < 247000)
+            return true;
+    e->recent[e->recent_next].mid = mid;
+    e->recent[e->recent_next].at_ms = now ? now : 1;
+    e->recent_next = (e->recent_next + 1) % (sizeof e->recent / sizeof e->recent[0]);
+    return false;
+}
+
+/* server_observe_on_notify without the count of refusals. */
+static bool on_notify(struct server_observe *o, coap_session_t *s, const coap_pdu_t *received)
 {
     coap_bin_const_t tok = coap_pdu_get_token(received);
     if (tok.length < 1 || tok.length > 8)
@@ -647,6 +686,11 @@ bool server_observe_on_notify(struct server_observe *o, coap_session_t *s,
         return false;
     if (o->activity)
         o->activity(o->activity_arg, reg);
+    if (repeated(o, e, received)) {
+        ls_log_debug("notification_duplicate", "endpoint=%s observation=%" PRId64 " mid=%d",
+                     e->endpoint, e->id, coap_pdu_get_mid(received));
+        return true;        /* ACKed again, not stored again */
+    }
     coap_pdu_code_t code = coap_pdu_get_code(received);
     coap_opt_iterator_t it;
     if (COAP_RESPONSE_CLASS(code) != 2 ||
@@ -656,6 +700,15 @@ bool server_observe_on_notify(struct server_observe *o, coap_session_t *s,
     }
     store_notification(o, e, received);
     return true;
+}
+
+bool server_observe_on_notify(struct server_observe *o, coap_session_t *s,
+                              const coap_pdu_t *received)
+{
+    if (on_notify(o, s, received))
+        return true;
+    __atomic_add_fetch(&o->unknown, 1, __ATOMIC_RELAXED);
+    return false;
 }
 
 /* ---- cancel and forget ---- */

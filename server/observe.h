@@ -131,4 +131,14 @@ size_t server_observe_count(const struct server_observe *o);
 void server_observe_stats(const struct server_observe *o, uint64_t *accepted,
                           uint64_t *dropped);
 
+/* The same, finer (/metrics): dropped = dropped_full (the store queue's
+ * telemetry share was full: the notification was ACKed, not stored) +
+ * dropped_undecodable; unknown = notifications and stray responses no
+ * observation claimed (answered RST: the device's observation ends). */
+struct server_observe_counters {
+    uint64_t accepted, dropped_full, dropped_undecodable, unknown;
+};
+void server_observe_counters(const struct server_observe *o,
+                             struct server_observe_counters *out);
+
 #endif /* LODESTAR_SERVER_OBSERVE_H */

@@ -1054,6 +1054,37 @@ void server_registration_set_credentials(struct server_registration *g,
                 runtime_credcache_count(table), c.n);
 }
 
+/* A delta dropped or rebound a PSK identity: end the registration made
+ * with it (an RPK entry or another identity's registration is left). */
+static void cut_gone(void *arg, const struct runtime_credcache_entry *old,
+                     const struct runtime_credcache_entry *now)
+{
+    struct cut *c = arg;
+    struct server_reg *reg = old->key_len
+        ? server_registry_by_endpoint(c->g->registry, old->endpoint) : NULL;
+    if (!reg || strcmp(reg->security, "psk") != 0 || strlen(reg->identity) != old->identity_len ||
+        memcmp(reg->identity, old->identity, old->identity_len) != 0)
+        return;
+    end_revoked(c->g, reg);
+    c->n++;
+}
+
+void server_registration_apply_credentials(struct server_registration *g,
+                                           struct runtime_credcache_delta *delta)
+{
+    struct cut c = { .g = g, .next = NULL };
+    size_t n = runtime_credcache_delta_count(delta);
+    if (!g->creds && !(g->creds = runtime_credcache_new(NULL)))
+        return;     /* out of memory: the next full load catches up */
+    runtime_credcache_apply(g->creds, delta, cut_gone, &c);
+    if (c.n)
+        count_changed(g);
+    /* Same event as a full load (tests and operators wait for it); at
+     * most one per 50 ms: the watcher coalesces changes. */
+    ls_log_info("credentials_loaded", "scope=server psk=%zu cut=%zu changes=%zu",
+                runtime_credcache_count(g->creds), c.n, n);
+}
+
 bool server_registration_psk(void *arg, const uint8_t *identity, size_t identity_len,
                              const uint8_t **key, size_t *key_len)
 {
@@ -1065,6 +1096,15 @@ bool server_registration_psk(void *arg, const uint8_t *identity, size_t identity
     *key = e->key;
     *key_len = e->key_len;
     return true;
+}
+
+const char *server_registration_psk_endpoint(void *arg, const uint8_t *identity,
+                                             size_t identity_len)
+{
+    struct server_registration *g = arg;
+    const struct runtime_credcache_entry *e =
+        g->creds ? runtime_credcache_find(g->creds, identity, identity_len) : NULL;
+    return e && e->key_len ? e->endpoint : NULL;
 }
 
 const char *server_registration_rpk(void *arg, const uint8_t *spki, size_t spki_len)

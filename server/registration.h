@@ -88,9 +88,23 @@ struct server_registry *server_registration_registry(struct server_registration 
 void server_registration_set_credentials(struct server_registration *g,
                                          struct runtime_credcache *table);
 
+/* Applies the credential watcher's delta to the PSK table in place, ending
+ * the registrations made with an identity it drops or rebinds (same rule
+ * as set_credentials).  Loop thread; the caller frees delta. */
+struct runtime_credcache_delta;
+void server_registration_apply_credentials(struct server_registration *g,
+                                           struct runtime_credcache_delta *delta);
+
 /* runtime_coap_psk_fn over the current table. */
 bool server_registration_psk(void *g, const uint8_t *identity, size_t identity_len,
                              const uint8_t **key, size_t *key_len);
+
+/* The endpoint a live PSK identity is bound to in the current table, or
+ * NULL (revoked, unknown, or a raw public key entry).  Borrowed until the
+ * next credential change; loop thread (Send on a session no registration
+ * holds yet: server/send.c). */
+const char *server_registration_psk_endpoint(void *g, const uint8_t *identity,
+                                             size_t identity_len);
 
 /* runtime_coap_rpk_fn over the current table. */
 const char *server_registration_rpk(void *g, const uint8_t *spki, size_t spki_len);

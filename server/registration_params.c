@@ -37,6 +37,47 @@ static bool is_name_text(const char *s, size_t len)
     return true;
 }
 
+/* Well-formed UTF-8: no overlong forms, no surrogates, nothing above
+ * U+10FFFF.  Issue 10: the database was the only check before, so a name
+ * like "\xc3\x28" reached an INSERT and the logs. */
+static bool is_utf8(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1fu;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0fu;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (n > len - i - 1)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 static enum ls_rc copy_value(char *dst, size_t size, const char *v, size_t len,
                              const char *name, struct ls_error *err)
 {
@@ -46,6 +87,8 @@ static enum ls_rc copy_value(char *dst, size_t size, const char *v, size_t len,
     if (!is_name_text(v, len))
         return ls_error_set(err, LS_EINVAL, "parameter %s has a control character or space",
                             name);
+    if (!is_utf8((const unsigned char *)v, len))
+        return ls_error_set(err, LS_EINVAL, "parameter %s is not valid UTF-8", name);
     memcpy(dst, v, len);
     dst[len] = '\0';
     return LS_OK;

@@ -14,12 +14,14 @@
  *   server_send_attach           add the "dp" resource
  *   server_send_set_model        object model for untyped values
  *   server_send_set_activity     called per accepted Send (queue mode)
+ *   server_send_set_identities   PSK identity -> endpoint (fresh DTLS sessions)
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LODESTAR_SERVER_SEND_H
 #define LODESTAR_SERVER_SEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/err.h"
@@ -49,6 +51,19 @@ void server_send_set_model(struct server_send *s, const struct lwm2m_model *mode
 
 typedef void server_send_activity_fn(void *arg, struct server_reg *reg);
 void server_send_set_activity(struct server_send *s, server_send_activity_fn *fn, void *arg);
+
+/*
+ * A Send on a DTLS session no registration holds yet (the device's first
+ * message after a server restart, or after it re-handshook) is the
+ * registration's whose endpoint fn maps the session's PSK identity to (the
+ * credential table: server_registration_psk_endpoint), provided that
+ * registration was made with that identity; the session is then bound to
+ * it, as an Update would.  Without fn such a Send gets 4.04 (RPK and
+ * X.509 sessions carry their endpoint themselves).
+ */
+typedef const char *server_send_identity_fn(void *arg, const uint8_t *identity,
+                                            size_t identity_len);
+void server_send_set_identities(struct server_send *s, server_send_identity_fn *fn, void *arg);
 
 /* Sends answered 2.04 / refused (4.xx, 5.xx) since start.  Any thread. */
 void server_send_stats(const struct server_send *s, uint64_t *stored, uint64_t *refused);

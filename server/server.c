@@ -31,6 +31,7 @@
 #include "store/instances.h"
 #include "store/registrations.h"
 #include "store/secret.h"
+#include "store/telemetry.h"
 
 #define HEARTBEAT_MS 10000
 
@@ -41,6 +42,7 @@ struct server {
     struct server_registration *reg;
     struct runtime_coap *coap;
     struct store_credentials_watch *watch;
+    int64_t issued_ttl_s;                   /* --issued-ttl; 0 = never */
     /* Issue 5 (device operations, observe, Send, queue mode): */
     struct lwm2m_model *model;              /* built-ins + --models */
     struct server_observe *observe;
@@ -67,20 +69,27 @@ static void on_table(void *arg, struct runtime_credcache *table)
     server_registration_set_credentials(arg, table);
 }
 
-/* Issue 7: 'issued' credentials never used within this time are revoked
- * (a rotation that failed half-way leaves the old keys in force and the
- * new ones expire).  Checked every EXPIRE_EVERY ticks. */
-#define ISSUED_TTL_S (24 * 3600)
+/* Watcher -> loop thread: the credentials changed since its last read. */
+static void on_delta(void *arg, struct runtime_credcache_delta *delta)
+{
+    server_registration_apply_credentials(arg, delta);
+}
+
+/* Issue 7: 'issued' credentials never used within --issued-ttl seconds
+ * (their expires_at, or their age) are revoked (a rotation that failed
+ * half-way leaves the old keys in force and the new ones expire).  Checked
+ * every EXPIRE_EVERY ticks. */
 #define EXPIRE_EVERY 6
 
-static void expire_issued(struct store *s)
+static void expire_issued(const struct server *srv, struct store *s)
 {
     static unsigned ticks;   /* the watcher thread only */
     struct ls_error err = { 0 };
     int64_t n = 0;
     if (ticks++ % EXPIRE_EVERY != 0)
         return;
-    if (store_credentials_expire(s, ISSUED_TTL_S, &n, &err) != LS_OK && err.code != LS_ETRANSIENT)
+    if (store_credentials_expire(s, srv->issued_ttl_s, &n, &err) != LS_OK &&
+        err.code != LS_ETRANSIENT)
         ls_log_warn("credentials_expiry_failed", "error=\"%s\"", err.msg);
     else if (n)
         ls_log_info("credentials_expired", "count=%lld", (long long)n);
@@ -91,7 +100,7 @@ static void on_tick(void *arg, struct store *s)
 {
     struct server *srv = arg;
     struct ls_error err = { 0 };
-    expire_issued(s);
+    expire_issued(srv, s);
     if (store_instances_heartbeat(s, srv->instance_id, "server", &err) != LS_OK &&
         err.code != LS_ETRANSIENT)
         ls_log_warn("heartbeat_failed", "instance=%s error=\"%s\"", srv->instance_id, err.msg);
@@ -132,6 +141,7 @@ static enum ls_rc start_observe(struct server *srv, struct runtime_loop *loop,
     if (!srv->send)
         return err ? err->code : LS_ENOMEM;
     server_send_set_model(srv->send, srv->model);
+    server_send_set_identities(srv->send, server_registration_psk_endpoint, srv->reg);
     return server_observe_load(srv->observe, store, err);
 }
 
@@ -228,7 +238,7 @@ static enum ls_rc start_watch(struct server *srv, const struct runtime_config *c
 {
     struct store_credentials_watch_options wo = {
         .conninfo = cfg->db, .key = &srv->key, .scope = "server", .loop = loop,
-        .fn = on_table, .arg = srv->reg, .tick = on_tick, .tick_arg = srv,
+        .fn = on_table, .arg = srv->reg, .delta = on_delta, .tick = on_tick, .tick_arg = srv,
         .tick_ms = HEARTBEAT_MS,
     };
     srv->watch = store_credentials_watch_start(&wo, err);
@@ -243,6 +253,7 @@ struct server *server_start(const struct runtime_config *cfg, struct runtime_loo
         ls_error_set(err, LS_ENOMEM, "server: out of memory");
         return NULL;
     }
+    srv->issued_ttl_s = cfg->issued_ttl_s;
     if (key_from_config(cfg, &srv->key, err) != LS_OK ||
         store_instances_new_id(srv->instance_id, err) != LS_OK)
         goto fail;
@@ -385,6 +396,38 @@ static void write_store(const struct store_worker *w, FILE *out)
             (double)ws.commit_us_total / 1e6, (unsigned long long)ws.batches);
 }
 
+/* Issue 5 ingest: what became of notifications and Sends.  Dropped ones
+ * were ACKed to the device, so only these counters show them. */
+static void write_ingest(const struct server *srv, FILE *out)
+{
+    struct server_observe_counters oc;
+    uint64_t committed = 0, failed = 0, sent = 0, refused = 0;
+    server_observe_counters(srv->observe, &oc);
+    store_worker_telemetry_stats(srv->worker, &committed, &failed);
+    if (srv->send)
+        server_send_stats(srv->send, &sent, &refused);
+    fprintf(out, "# HELP lodestar_notifications_total Notifications received, by outcome: "
+                 "queued (to the store), dropped_store_full (ACKed, not stored: the store "
+                 "queue was full), dropped_undecodable, unknown (no observation: RST).\n"
+                 "# TYPE lodestar_notifications_total counter\n"
+                 "lodestar_notifications_total{result=\"queued\"} %llu\n"
+                 "lodestar_notifications_total{result=\"dropped_store_full\"} %llu\n"
+                 "lodestar_notifications_total{result=\"dropped_undecodable\"} %llu\n"
+                 "lodestar_notifications_total{result=\"unknown\"} %llu\n",
+            (unsigned long long)oc.accepted, (unsigned long long)oc.dropped_full,
+            (unsigned long long)oc.dropped_undecodable, (unsigned long long)oc.unknown);
+    counter(out, "lodestar_telemetry_committed_total",
+            "Notifications and Sends committed to the database.", committed);
+    counter(out, "lodestar_telemetry_failed_total",
+            "Notifications and Sends the store gave up on.", failed);
+    fprintf(out, "# HELP lodestar_send_total Send (POST /dp) requests: stored = answered 2.04 "
+                 "after the commit; refused = answered 4.xx/5.xx.\n"
+                 "# TYPE lodestar_send_total counter\n"
+                 "lodestar_send_total{result=\"stored\"} %llu\n"
+                 "lodestar_send_total{result=\"refused\"} %llu\n",
+            (unsigned long long)sent, (unsigned long long)refused);
+}
+
 void server_write_metrics(const struct server *srv, FILE *out)
 {
     struct runtime_coap_stats cs;
@@ -393,4 +436,5 @@ void server_write_metrics(const struct server *srv, FILE *out)
     write_answers(&cs, out);
     write_dtls(&cs, out);
     write_store(srv->worker, out);
+    write_ingest(srv, out);
 }

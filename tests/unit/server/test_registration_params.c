@@ -64,6 +64,18 @@ static const struct {
     { REGISTRATION_UPDATE, "lt=120&lwm2m=1.0&b=U", LS_OK },
     { REGISTRATION_UPDATE, "lwm2m=3.0", LS_EUNSUPPORTED },
     { REGISTRATION_UPDATE, "pid=x", LS_EINVAL },
+    /* Issue 10 (test_abuse): invalid UTF-8 is refused here, not by the
+     * database's encoding check. */
+    { REGISTRATION_REGISTER, "ep=caf\xc3\xa9", LS_OK },
+    { REGISTRATION_REGISTER, "ep=\xf0\x9f\x98\x80", LS_OK },
+    { REGISTRATION_REGISTER, "ep=\xc3\x28", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=\xff\xfe", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=\xed\xa0\x80", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=\xc0\xaf", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=\xf8\x88\x80\x80\x80", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=\xf4\x90\x80\x80", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=a\xc3", LS_EINVAL },
+    { REGISTRATION_REGISTER, "ep=a&pid=\xe2\x82", LS_EINVAL },
 };
 
 START_TEST(test_registration_params_parse_table)
