@@ -16,6 +16,15 @@
  * Bearer; 403 means the token is valid but its role is too low; 503 means
  * the database that would say which is away.
  *
+ * Brute force is slowed (issue 10): an address that presented
+ * AUTH_FAIL_LIMIT unknown tokens (401 after a lookup: a guess; a missing or
+ * malformed header is not one) within AUTH_FAIL_WINDOW_MS gets 429 with Retry-After on every call
+ * that needs a token until that window ends, whatever token it presents,
+ * so guessing stays at AUTH_FAIL_LIMIT tries a minute per address.  The
+ * table is direct-mapped by a hash of the address (bounded memory; a
+ * colliding address takes the slot over).  Counted in /metrics as
+ * lodestar_http_auth_failures_total{reason="throttled"}.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "web/web_int.h"
@@ -25,12 +34,26 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "runtime/log.h"
 
 #define CACHE_SLOTS 256             /* direct-mapped by the first hash byte */
 #define CACHE_TTL_MS 500
 #define TOKEN_MAX 512               /* bytes of a presented secret */
+#define AUTH_FAIL_LIMIT 20          /* 401s per address per window */
+#define AUTH_FAIL_WINDOW_MS 60000
+#define AUTH_FAIL_SLOTS 4096
+#define AUTH_ADDR_MAX 16            /* bytes of an IPv6 address */
+
+/* 401s of one address in the current window. */
+struct fail_slot {
+    uint8_t addr[AUTH_ADDR_MAX];
+    uint8_t addr_len;               /* 0 = empty */
+    unsigned count;
+    int64_t window_end_ms;
+};
 
 struct slot {
     uint8_t hash[STORE_TOKENS_HASH_LEN];
@@ -41,6 +64,7 @@ struct slot {
 struct web_auth {
     pthread_mutex_t lock;
     struct slot slots[CACHE_SLOTS];
+    struct fail_slot fails[AUTH_FAIL_SLOTS];    /* guarded by lock too */
 };
 
 static int64_t now_ms(void)
@@ -115,6 +139,102 @@ static const char *bearer(const char *header, size_t *len)
     return p;
 }
 
+/* The caller's IP address bytes (4 or 16; a v4-mapped v6 address counts
+ * as its v4 address); 0 when unknown. */
+static size_t client_addr(struct MHD_Connection *conn, uint8_t out[AUTH_ADDR_MAX])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            memcpy(out, a->s6_addr + 12, 4);
+            return 4;
+        }
+        memcpy(out, a->s6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+/* FNV-1a of the address: its slot. */
+static struct fail_slot *fail_slot(struct web_auth *a, const uint8_t *addr, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    return &a->fails[h % AUTH_FAIL_SLOTS];
+}
+
+/* Seconds until the address may try again; 0 when it may now. */
+static unsigned throttled_for(struct web_auth *a, struct MHD_Connection *conn)
+{
+    uint8_t addr[AUTH_ADDR_MAX];
+    size_t len = client_addr(conn, addr);
+    unsigned wait_s = 0;
+    if (len == 0)
+        return 0;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&a->lock);
+    struct fail_slot *s = fail_slot(a, addr, len);
+    if (s->addr_len == len && memcmp(s->addr, addr, len) == 0 && s->count >= AUTH_FAIL_LIMIT &&
+        s->window_end_ms > now)
+        wait_s = (unsigned)((s->window_end_ms - now + 999) / 1000);
+    pthread_mutex_unlock(&a->lock);
+    return wait_s;
+}
+
+/* Counts a 401 against the caller's address. */
+static void note_failure(struct web_auth *a, struct MHD_Connection *conn)
+{
+    uint8_t addr[AUTH_ADDR_MAX];
+    size_t len = client_addr(conn, addr);
+    if (len == 0)
+        return;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&a->lock);
+    struct fail_slot *s = fail_slot(a, addr, len);
+    if (s->addr_len != len || memcmp(s->addr, addr, len) != 0 || s->window_end_ms <= now) {
+        memcpy(s->addr, addr, len);
+        s->addr_len = (uint8_t)len;
+        s->count = 0;
+        s->window_end_ms = now + AUTH_FAIL_WINDOW_MS;
+    }
+    s->count++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static enum MHD_Result too_many(struct MHD_Connection *conn, unsigned wait_s)
+{
+    char msg[160], retry[16];
+    atomic_fetch_add_explicit(&web_counters.auth_throttled, 1, memory_order_relaxed);
+    snprintf(msg, sizeof msg, "too many failed authentications from this address; "
+             "retry in %u s", wait_s);
+    snprintf(retry, sizeof retry, "%u", wait_s);
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "too_many_requests",
+                             "message", msg);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text,
+                                                                    MHD_RESPMEM_MUST_FREE)
+                                  : NULL;
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    enum MHD_Result ret = web_queue(conn, MHD_HTTP_TOO_MANY_REQUESTS, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result unauthorized(struct MHD_Connection *conn, atomic_uint_fast64_t *counter,
                                     const char *msg)
 {
@@ -146,6 +266,11 @@ static enum ls_rc find(struct web_http *w, const uint8_t *hash, struct store_tok
 bool web_auth_check(struct web_http *w, struct MHD_Connection *conn, struct web_request *req,
                     enum store_tokens_role role, enum MHD_Result *ret)
 {
+    unsigned wait_s = throttled_for(w->auth, conn);
+    if (wait_s > 0) {
+        *ret = too_many(conn, wait_s);
+        return false;
+    }
     const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_AUTHORIZATION);
     if (!header) {
@@ -165,6 +290,7 @@ bool web_auth_check(struct web_http *w, struct MHD_Connection *conn, struct web_
     struct ls_error err = { 0 };
     enum ls_rc rc = find(w, hash, &req->token, &err);
     if (rc == LS_ENOTFOUND) {
+        note_failure(w->auth, conn);    /* a guess: it counts towards 429 */
         *ret = unauthorized(conn, &web_counters.auth_invalid, "unknown or deleted token");
         return false;
     }

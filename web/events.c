@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,11 @@
 #define HEARTBEAT_MS 15000
 #define RETRY_MS 1000               /* wait between attempts while the database is away */
 #define QUEUE_MAX (1024 * 1024)     /* bytes queued for one client before it is dropped */
-#define BACKLOG_MAX 1000            /* events replayed for Last-Event-ID */
-#define FETCH_BATCH 500
+#define BACKLOG_MAX 1000            /* events rows replayed for Last-Event-ID (also at
+                                     * most QUEUE_MAX bytes) */
+#define FETCH_BATCH 50              /* rows per hub read: a "notifications" row holds a
+                                     * whole store round (hundreds of kB) */
+#define REPLAY_PAGE 20              /* rows per Last-Event-ID replay read */
 #define EP_MAX 1024
 
 struct client {
@@ -109,6 +113,124 @@ char *web_events_frame(int64_t id, const char *kind, const char *json)
     }
     memcpy(out + n, "\n\n", 3);
     return out;
+}
+
+/*
+ * A "notifications" event (store/registrations.c: one events row per
+ * store round for all its notifications, detail {"notifications":
+ * [{"endpoint","detail"}, ...]}; store_events_after formats its elements,
+ * store/events.h) reaches subscribers as one "notification" frame per
+ * element, shaped like any event ({"id","at","endpoint","kind","detail"},
+ * id the row's), each without an id line, followed by an
+ * id-only frame "id: N" that moves the client's Last-Event-ID past the row
+ * (an SSE block with no data sets the id and dispatches nothing).  A client
+ * that drops mid-row resumes from the previous id and gets the whole row
+ * again: at least once, never lost.  ?ep= filters element by element.
+ */
+struct batch {
+    size_t n;
+    char **eps;                     /* element endpoints */
+    char **frames;                  /* "event: notification\ndata: ...\n\n" */
+    char idline[48];                /* "id: N\n\n" */
+};
+
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->eps[i]);
+        free(b->frames[i]);
+    }
+    free(b->eps);
+    free(b->frames);
+    memset(b, 0, sizeof *b);
+}
+
+static bool is_batch(const struct store_event *ev)
+{
+    return strcmp(ev->kind, "notifications") == 0;
+}
+
+/* Adds one line of a "notifications" event (store/events.h: <endpoint as
+ * a JSON string> TAB <event JSON>) to b.  false on ENOMEM; a malformed
+ * line is skipped. */
+static bool batch_line(struct batch *b, const char *line, size_t len)
+{
+    const char *tab = memchr(line, '\t', len);
+    if (!tab)
+        return true;
+    json_t *name = json_loadb(line, (size_t)(tab - line), JSON_DECODE_ANY, NULL);
+    const char *ep = json_string_value(name);
+    char *frame = NULL;
+    int flen = (int)(len - (size_t)(tab + 1 - line));
+    bool ok = !ep || asprintf(&frame, "event: notification\ndata: %.*s\n\n", flen, tab + 1) >= 0;
+    if (ok && ep) {
+        b->eps[b->n] = strdup(ep);
+        b->frames[b->n] = frame;
+        ok = b->eps[b->n] != NULL;
+        if (ok)
+            b->n++;
+        else
+            free(frame);
+    }
+    json_decref(name);
+    return ok;
+}
+
+/* Splits a "notifications" event; false on ENOMEM. */
+static bool batch_split(const struct store_event *ev, struct batch *b)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->idline, sizeof b->idline, "id: %" PRId64 "\n\n", ev->id);
+    size_t lines = 1;
+    for (const char *p = ev->json; *p; p++)
+        lines += *p == '\n';
+    bool ok = (b->eps = calloc(lines, sizeof *b->eps)) &&
+              (b->frames = calloc(lines, sizeof *b->frames));
+    for (const char *p = ev->json; ok && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        ok = batch_line(b, p, len);
+        p += len + (nl != NULL);
+    }
+    if (!ok)
+        batch_free(b);
+    return ok;
+}
+
+/* The text of b for a client whose filter is ep (NULL: all): the matching
+ * frames and the id line; NULL when nothing matches (or ENOMEM). */
+static char *batch_text(const struct batch *b, const char *ep)
+{
+    size_t len = strlen(b->idline), k = 0, matched = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!ep || strcmp(ep, b->eps[i]) == 0) {
+            len += strlen(b->frames[i]);
+            matched++;
+        }
+    char *out = matched ? malloc(len + 1) : NULL;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < b->n; i++)
+        if (!ep || strcmp(ep, b->eps[i]) == 0) {
+            size_t l = strlen(b->frames[i]);
+            memcpy(out + k, b->frames[i], l);
+            k += l;
+        }
+    memcpy(out + k, b->idline, strlen(b->idline) + 1);
+    return out;
+}
+
+/* What a client with filter ep gets for ev; NULL for nothing. */
+static char *event_text(const struct store_event *ev, const char *ep)
+{
+    if (!is_batch(ev))
+        return web_events_frame(ev->id, ev->kind, ev->json);
+    struct batch b;
+    if (!batch_split(ev, &b))
+        return NULL;
+    char *text = batch_text(&b, ep);
+    batch_free(&b);
+    return text;
 }
 
 /* Appends to a client's queue; drops the client when it would overflow.
@@ -192,6 +314,42 @@ static void publish(struct web_events *e, const struct store_event *ev, const ch
         MHD_resume_connection(e->resume[i]);
 }
 
+/* Publishes a "notifications" event: each client gets its elements. */
+static void publish_batch(struct web_events *e, const struct store_event *ev)
+{
+    pthread_mutex_lock(&e->lock);
+    bool nobody = !e->clients;
+    if (nobody)
+        e->last_id = ev->id;
+    pthread_mutex_unlock(&e->lock);
+    if (nobody)
+        return;     /* nothing to split for */
+    struct batch b;
+    if (!batch_split(ev, &b)) {
+        ls_log_warn("sse_batch_dropped", "id=%" PRId64 " reason=\"cannot split\"", ev->id);
+        return;
+    }
+    char *all = batch_text(&b, NULL);
+    size_t n_resume = 0;
+    pthread_mutex_lock(&e->lock);
+    for (struct client *c = e->clients; c; c = c->next) {
+        if (ev->id <= c->last_id)
+            continue;
+        c->last_id = ev->id;
+        char *mine = c->ep ? batch_text(&b, c->ep) : all;
+        if (mine && enqueue_locked(c, mine, strlen(mine)))
+            want_resume_locked(e, c->conn, &n_resume);
+        if (mine != all)
+            free(mine);
+    }
+    e->last_id = ev->id;
+    pthread_mutex_unlock(&e->lock);
+    for (size_t i = 0; i < n_resume; i++)
+        MHD_resume_connection(e->resume[i]);
+    free(all);
+    batch_free(&b);
+}
+
 /* Publishes every event after the hub's position.  false on a store error. */
 static bool catch_up(struct web_events *e)
 {
@@ -200,6 +358,21 @@ static bool catch_up(struct web_events *e)
         e->last_id = -1;
         return false;
     }
+    /* Nobody subscribed: move to the newest id instead of reading (and
+     * having Postgres format) every event since; a notification flood
+     * would otherwise cost the database as much again.  Checked under the
+     * lock after the query, so a client that joined meanwhile is served by
+     * the reads below, and one joining later starts at the new position. */
+    int64_t newest = 0;
+    if (store_events_last_id(e->store, &newest, &err) != LS_OK)
+        return false;
+    pthread_mutex_lock(&e->lock);
+    bool nobody = !e->clients;
+    if (nobody && newest > e->last_id)
+        e->last_id = newest;
+    pthread_mutex_unlock(&e->lock);
+    if (nobody)
+        return true;
     for (;;) {
         struct store_event *evs = NULL;
         size_t n = 0;
@@ -208,6 +381,10 @@ static bool catch_up(struct web_events *e)
             return false;
         }
         for (size_t i = 0; i < n; i++) {
+            if (is_batch(&evs[i])) {
+                publish_batch(e, &evs[i]);
+                continue;
+            }
             char *frame = web_events_frame(evs[i].id, evs[i].kind, evs[i].json);
             if (frame)
                 publish(e, &evs[i], frame, false);
@@ -404,50 +581,72 @@ static void on_free(void *cls)
     free_client(c);
 }
 
-/* The Last-Event-ID replay, prepended to the client's queue. */
+/* Appends f (freed) to *text; false on ENOMEM. */
+static bool append_text(char **text, size_t *len, char *f)
+{
+    size_t l = strlen(f);
+    char *t = realloc(*text, *len + l + 1);
+    if (t) {
+        memcpy(t + *len, f, l + 1);
+        *text = t;
+        *len += l;
+    }
+    free(f);
+    return t != NULL;
+}
+
+/*
+ * The Last-Event-ID replay, prepended to the client's queue: at most
+ * BACKLOG_MAX rows and QUEUE_MAX bytes, read REPLAY_PAGE rows at a time
+ * (a "notifications" row holds a whole store round, hundreds of kB: a
+ * page of BACKLOG_MAX of them could take hundreds of MB).
+ */
 static enum ls_rc replay(struct web_http *w, struct client *c, int64_t from, int64_t upto,
                          struct ls_error *err)
 {
-    struct store_event *evs = NULL;
-    size_t n = 0, total = 0;
-    pthread_mutex_lock(&w->store_lock);
-    enum ls_rc rc = store_events_after(w->store, from, c->ep, BACKLOG_MAX, &evs, &n, err);
-    pthread_mutex_unlock(&w->store_lock);
-    if (rc != LS_OK)
-        return rc;
-    char **frames = calloc(n ? n : 1, sizeof *frames);
-    if (!frames) {
+    char *text = NULL;
+    size_t total = 0, rows = 0;
+    enum ls_rc rc = LS_OK;
+    for (bool more = true; rc == LS_OK && more;) {
+        struct store_event *evs = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&w->store_lock);
+        rc = store_events_after(w->store, from, c->ep, REPLAY_PAGE, &evs, &n, err);
+        pthread_mutex_unlock(&w->store_lock);
+        more = rc == LS_OK && n == REPLAY_PAGE;
+        for (size_t i = 0; rc == LS_OK && i < n; i++) {
+            if (evs[i].id > upto || rows >= BACKLOG_MAX || total >= QUEUE_MAX) {
+                more = false;
+                break;
+            }
+            from = evs[i].id;
+            rows++;
+            char *f = event_text(&evs[i], c->ep);
+            if (f && !append_text(&text, &total, f))
+                rc = ls_error_set(err, LS_ENOMEM, "cannot replay events");
+        }
         store_events_free(evs, n);
-        return ls_error_set(err, LS_ENOMEM, "cannot replay events");
     }
-    for (size_t i = 0; i < n && evs[i].id <= upto; i++) {
-        frames[i] = web_events_frame(evs[i].id, evs[i].kind, evs[i].json);
-        total += frames[i] ? strlen(frames[i]) : 0;
+    if (rc != LS_OK) {
+        free(text);
+        return rc;
     }
     char *pending = NULL;
     pthread_mutex_lock(&w->events->lock);
     size_t queued = c->len - c->off;
     pending = malloc(total + queued + 1);
     if (pending) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (frames[i]) {
-                size_t l = strlen(frames[i]);
-                memcpy(pending + k, frames[i], l);
-                k += l;
-            }
+        if (total)
+            memcpy(pending, text, total);
         if (queued)
-            memcpy(pending + k, c->buf + c->off, queued);
+            memcpy(pending + total, c->buf + c->off, queued);
         free(c->buf);
         c->buf = pending;
         c->off = 0;
-        c->len = c->cap = k + queued;
+        c->len = c->cap = total + queued;
     }
     pthread_mutex_unlock(&w->events->lock);
-    for (size_t i = 0; i < n; i++)
-        free(frames[i]);
-    free(frames);
-    store_events_free(evs, n);
+    free(text);
     return pending ? LS_OK : ls_error_set(err, LS_ENOMEM, "cannot replay events");
 }
 

@@ -11,6 +11,15 @@
  * byte of it leaves, and an export whose audit entry cannot be written is
  * refused.  Answers are marked Cache-Control: no-store.
  *
+ * ?format=tlv|senml-cbor (issue 7, SIB): per-device bootstrap blobs, the
+ * accounts as LwM2M objects encoded with the lwm2m/ codecs, ready to flash:
+ * Security /0/0 the bootstrap account (0 uri, 1 true, 2 PSK, 3 identity,
+ * 5 key), /0/1 the server account (1 false, 10 ssid) with Server /1/0
+ * (0 ssid, 1 lifetime 86400, 6 false, 7 "U").  SenML CBOR: one blob of
+ * every value; TLV (one object per payload): "blob" = object 0 and
+ * "server_blob" = object 1.  {"id","format","count","devices":
+ * [{"endpoint","blob"[,"server_blob"]}]}, base64 (standard, padded).
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "web/web_int.h"
@@ -20,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lwm2m/codec.h"
+#include "lwm2m/format.h"
+#include "lwm2m/path.h"
 #include "runtime/log.h"
 #include "store/factory.h"
 
@@ -367,6 +379,153 @@ static enum MHD_Result reply_secret(struct MHD_Connection *conn, char *text, siz
     return ret;
 }
 
+/* ---- per-device blobs (?format=tlv|senml-cbor) ---- */
+
+#define BLOB_LIFETIME_S 86400
+#define BLOB_KEY_MAX 256
+
+static bool put_bytes(struct lwm2m_data *d, uint16_t o, uint16_t i, uint16_t r,
+                      enum lwm2m_type t, const void *p, size_t len, struct ls_error *err)
+{
+    struct lwm2m_path path = lwm2m_path_resource(o, i, r);
+    return lwm2m_data_append_bytes(d, &path, t, p, len, err) != NULL;
+}
+
+static bool put_int(struct lwm2m_data *d, uint16_t o, uint16_t i, uint16_t r, int64_t v,
+                    struct ls_error *err)
+{
+    struct lwm2m_path path = lwm2m_path_resource(o, i, r);
+    struct lwm2m_value *x = lwm2m_data_append(d, &path, LWM2M_TYPE_INTEGER, err);
+    if (x)
+        x->v.i = v;
+    return x != NULL;
+}
+
+static bool put_bool(struct lwm2m_data *d, uint16_t o, uint16_t i, uint16_t r, bool v,
+                     struct ls_error *err)
+{
+    struct lwm2m_path path = lwm2m_path_resource(o, i, r);
+    struct lwm2m_value *x = lwm2m_data_append(d, &path, LWM2M_TYPE_BOOLEAN, err);
+    if (x)
+        x->v.b = v;
+    return x != NULL;
+}
+
+/* One exported account (uri, identity, hex key[, ssid]) as /0/inst. */
+static bool put_account(struct lwm2m_data *d, json_t *acc, uint16_t inst, bool bs,
+                        struct ls_error *err)
+{
+    const char *uri = json_string_value(json_object_get(acc, "uri"));
+    const char *id = json_string_value(json_object_get(acc, "identity"));
+    const char *hex = json_string_value(json_object_get(acc, "key"));
+    uint8_t key[BLOB_KEY_MAX];
+    size_t n = hex ? strlen(hex) / 2 : 0;
+    if (!uri || !id || !hex || n > sizeof key)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned b;
+        if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+            return false;
+        key[i] = (uint8_t)b;
+    }
+    bool ok = put_bytes(d, 0, inst, 0, LWM2M_TYPE_STRING, uri, strlen(uri), err) &&
+              put_bool(d, 0, inst, 1, bs, err) && put_int(d, 0, inst, 2, 0, err) &&
+              put_bytes(d, 0, inst, 3, LWM2M_TYPE_OPAQUE, id, strlen(id), err) &&
+              put_bytes(d, 0, inst, 5, LWM2M_TYPE_OPAQUE, key, n, err);
+    explicit_bzero(key, sizeof key);
+    if (ok && !bs) {
+        json_int_t ssid = json_integer_value(json_object_get(acc, "ssid"));
+        ok = put_int(d, 0, inst, 10, ssid, err) && put_int(d, 1, 0, 0, ssid, err) &&
+             put_int(d, 1, 0, 1, BLOB_LIFETIME_S, err) && put_bool(d, 1, 0, 6, false, err) &&
+             put_bytes(d, 1, 0, 7, LWM2M_TYPE_STRING, "U", 1, err);
+    }
+    return ok;
+}
+
+/* Encodes the values under base as base64 into dev[name]; the buffers
+ * holding keys are wiped. */
+static bool put_blob(json_t *dev, const char *name, unsigned format,
+                     const struct lwm2m_data *in, const struct lwm2m_path *base,
+                     const struct lwm2m_model *model, struct ls_error *err)
+{
+    struct lwm2m_buf raw = { 0 }, b64 = { 0 };
+    bool ok = lwm2m_format_encode(format, in, base, model, &raw, err) == LS_OK &&
+              lwm2m_codec_base64_encode(raw.data, raw.len, false, &b64, err) == LS_OK &&
+              lwm2m_buf_append(&b64, "", 1, err) == LS_OK &&
+              json_object_set_new(dev, name, json_string((const char *)b64.data)) == 0;
+    if (raw.data)
+        explicit_bzero(raw.data, raw.len);
+    if (b64.data)
+        explicit_bzero(b64.data, b64.len);
+    lwm2m_buf_free(&raw);
+    lwm2m_buf_free(&b64);
+    return ok;
+}
+
+/* A device of the JSON export -> {"endpoint","blob"[,"server_blob"]}. */
+static json_t *device_blob(json_t *dev, unsigned format, const struct lwm2m_model *model)
+{
+    struct lwm2m_data d;
+    struct ls_error err = { 0 };
+    lwm2m_data_init(&d);
+    json_t *bs = json_object_get(dev, "bootstrap"), *sv = json_object_get(dev, "server");
+    json_t *out = json_pack("{s:O}", "endpoint", json_object_get(dev, "endpoint"));
+    bool ok = out && (!bs || put_account(&d, bs, 0, true, &err)) &&
+              (!sv || put_account(&d, sv, 1, false, &err));
+    if (ok && format == LWM2M_FORMAT_TLV) {
+        struct lwm2m_path o0 = lwm2m_path_object(0), o1 = lwm2m_path_object(1);
+        struct lwm2m_data sec, srv;
+        lwm2m_data_init(&sec);
+        lwm2m_data_init(&srv);
+        for (size_t i = 0; ok && i < d.count; i++) {
+            const struct lwm2m_value *v = &d.values[i];
+            struct lwm2m_data *to = v->path.id[0] == 0 ? &sec : &srv;
+            struct lwm2m_value *c =
+                v->type == LWM2M_TYPE_STRING || v->type == LWM2M_TYPE_OPAQUE
+                    ? lwm2m_data_append_bytes(to, &v->path, v->type, v->v.bytes.ptr,
+                                              v->v.bytes.len, &err)
+                    : lwm2m_data_append(to, &v->path, v->type, &err);
+            if (c && v->type != LWM2M_TYPE_STRING && v->type != LWM2M_TYPE_OPAQUE)
+                c->v = v->v;
+            ok = c != NULL;
+        }
+        ok = ok && put_blob(out, "blob", format, &sec, &o0, model, &err) &&
+             (!srv.count || put_blob(out, "server_blob", format, &srv, &o1, model, &err));
+        lwm2m_data_free(&sec);
+        lwm2m_data_free(&srv);
+    } else if (ok) {
+        struct lwm2m_path root = lwm2m_path_root();
+        ok = put_blob(out, "blob", format, &d, &root, model, &err);
+    }
+    lwm2m_data_free(&d);
+    if (!ok) {
+        ls_log_error("factory_blob_failed", "error=\"%s\"", err.msg);
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+static char *to_blobs(json_t *devices, int64_t id, int64_t count, unsigned format,
+                      const struct lwm2m_model *model)
+{
+    json_t *list = json_array(), *dev;
+    size_t i;
+    json_array_foreach(devices, i, dev) {
+        json_t *b = device_blob(dev, format, model);
+        if (!b || json_array_append_new(list, b) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    json_t *doc = json_pack("{s:I,s:s,s:I,s:o}", "id", (json_int_t)id, "format",
+                            lwm2m_format_name(format), "count", (json_int_t)count, "devices",
+                            list);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
 enum MHD_Result web_factory_export(struct web_http *w, struct MHD_Connection *conn,
                                    struct web_request *req)
 {
@@ -375,8 +534,9 @@ enum MHD_Result web_factory_export(struct web_http *w, struct MHD_Connection *co
     if (!web_url_parse_int(req->param, 1, INT64_MAX, &id))
         return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such batch");
     int has = web_url_query(conn, "format", format, sizeof format);
-    if (has < 0 || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0))
-        return bad(conn, "format: must be json or csv");
+    bool blobs = strcmp(format, "tlv") == 0 || strcmp(format, "senml-cbor") == 0;
+    if (has < 0 || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0 && !blobs))
+        return bad(conn, "format: must be json, csv, tlv or senml-cbor");
     if (!w->has_master_key)
         return web_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                                "factory batches need the master key");
@@ -399,6 +559,12 @@ enum MHD_Result web_factory_export(struct web_http *w, struct MHD_Connection *co
         ret = web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such batch");
     } else if (rc != LS_OK) {
         ret = web_reply_store_error(conn, &err);
+    } else if (blobs) {
+        unsigned f = strcmp(format, "tlv") == 0 ? LWM2M_FORMAT_TLV : LWM2M_FORMAT_SENML_CBOR;
+        char *text = to_blobs(g.devices, id, count, f, w->model);
+        ret = text ? reply_secret(conn, text, strlen(text), "application/json", id, "json")
+                   : web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                     "cannot encode the blobs");
     } else if (strcmp(format, "csv") == 0) {
         size_t len = 0;
         char *text = to_csv(g.devices, &len);

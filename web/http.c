@@ -44,6 +44,7 @@ static const struct route routes[] = {
     { "GET", "/healthz", STORE_TOKENS_NONE, web_health_get },
     { "GET", "/metrics", STORE_TOKENS_NONE, web_metrics_get },
     { "GET", "/api/whoami", STORE_TOKENS_VIEWER, web_whoami_get },
+    { "GET", "/api/openapi.yaml", STORE_TOKENS_VIEWER, web_openapi_get },
     { "GET", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_list },
     { "POST", "/api/tokens", STORE_TOKENS_ADMIN, web_tokens_create },
     { "DELETE", "/api/tokens/{}", STORE_TOKENS_ADMIN, web_tokens_delete },
@@ -77,6 +78,11 @@ static const struct route routes[] = {
     { "POST", "/api/credentials/revoke", STORE_TOKENS_ADMIN, web_credentials_revoke_fleet },
     { "POST", "/api/factory/batches", STORE_TOKENS_ADMIN, web_factory_create },
     { "GET", "/api/factory/batches/{}", STORE_TOKENS_ADMIN, web_factory_export },
+    /* issue 7: server-initiated bootstrap and rotations (web/workflows.c) */
+    { "POST", "/api/devices/{}/bootstrap", STORE_TOKENS_OPERATOR, web_workflows_bootstrap },
+    { "GET", "/api/workflows/{}", STORE_TOKENS_VIEWER, web_workflows_get },
+    { "POST", "/api/bootstrap/rotations", STORE_TOKENS_ADMIN, web_workflows_rotation_create },
+    { "GET", "/api/bootstrap/rotations/{}", STORE_TOKENS_VIEWER, web_workflows_rotation_get },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -98,8 +104,28 @@ static size_t body_limit(const struct web_http *w, const char *path)
     return w->body_max;
 }
 
+/* Issue 10: on every answer.  The dashboard loads only its own scripts,
+ * styles and data (static/, /api); nothing may frame it.  A header already
+ * set (a response reused for several requests) is left alone. */
+static void add_security_headers(struct MHD_Connection *conn, struct MHD_Response *r)
+{
+    static const char *const headers[][2] = {
+        { "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+          "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'" },
+        { "X-Content-Type-Options", "nosniff" },
+        { "Referrer-Policy", "no-referrer" },
+        { "X-Frame-Options", "DENY" },
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++)
+        if (!MHD_get_response_header(r, headers[i][0]))
+            MHD_add_response_header(r, headers[i][0], headers[i][1]);
+    if (runtime_httpd_is_tls(conn) && !MHD_get_response_header(r, "Strict-Transport-Security"))
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+}
+
 enum MHD_Result web_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
 {
+    add_security_headers(conn, r);
     unsigned cls = status / 100;
     if (cls >= 2 && cls <= 5)
         atomic_fetch_add_explicit(&web_counters.status_class[cls], 1, memory_order_relaxed);
@@ -123,7 +149,6 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
@@ -286,25 +311,53 @@ static bool is_api_path(const char *path)
     return strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0;
 }
 
+/* The route that serves method on path: its index, or -1 with *path_known
+ * saying whether another method has the path (405 rather than 404).
+ * Literal routes first; the catch-alls only when none knows the path. */
+static long find_route(const char *method, const char *path, bool *path_known,
+                       struct match *m)
+{
+    bool literal = literal_known(path);
+    *path_known = false;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (is_catch_all(&routes[i]) == literal || !path_matches(routes[i].path, path, m))
+            continue;
+        *path_known = true;
+        if (strcmp(routes[i].method, method) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+const char *web_http_route_at(size_t i, const char **path, enum store_tokens_role *role)
+{
+    if (i >= N_ROUTES)
+        return NULL;
+    *path = routes[i].path;
+    *role = routes[i].role;
+    return routes[i].method;
+}
+
+long web_http_route_find(const char *method, const char *path)
+{
+    bool known;
+    struct match m;
+    return find_route(method, path, &known, &m);
+}
+
 static enum MHD_Result route(struct web_http *w, struct MHD_Connection *conn,
                              struct web_request *req)
 {
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    bool path_known = false;
+    bool path_known;
     struct match m;
 
     if (req->too_large)
         return web_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                                "request body exceeds %zu bytes", body_limit(w, req->path));
-    /* Literal routes first; the catch-alls only when none knows the path. */
-    bool literal = literal_known(req->path);
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (is_catch_all(&routes[i]) == literal || !path_matches(routes[i].path, req->path, &m))
-            continue;
-        path_known = true;
-        if (strcmp(routes[i].method, method) == 0)
-            return run_route(w, conn, req, &routes[i], &m);
-    }
+    long i = find_route(method, req->path, &path_known, &m);
+    if (i >= 0)
+        return run_route(w, conn, req, &routes[i], &m);
     if (path_known)
         return reply_method_not_allowed(conn, req, false);
     if (is_api_path(req->path))
@@ -425,6 +478,7 @@ static bool ensure_admin(struct web_http *w, const char *secret, struct ls_error
 
 static void free_web(struct web_http *w)
 {
+    web_workflows_stop(w->workflows);
     web_events_stop(w->events);
     store_audit_writer_free(w->audit);
     web_auth_free(w->auth);
@@ -493,10 +547,14 @@ struct web_http *web_http_start(const struct web_http_options *opts, struct ls_e
     w->events = web_events_start(opts->conninfo, err);
     if (!w->events)
         goto fail;
+    w->workflows = web_workflows_start(w, err);
+    if (!w->workflows)
+        goto fail;
 
     struct runtime_httpd_options o = {
         .listen = opts->listen, .threads = opts->threads, .handler = on_request,
         .done = on_done, .cls = w, .raw_url = true,
+        .tls_cert = opts->tls_cert, .tls_key = opts->tls_key,
     };
     w->httpd = runtime_httpd_start(&o, err);
     if (!w->httpd)

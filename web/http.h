@@ -57,6 +57,11 @@ struct web_http_options {
      * borrowed (copied at start, wiped at stop); NULL = factory batches
      * answer 503. */
     const uint8_t *master_key;
+    /* Added for issue 10 (HTTPS): PEM files, both or neither (--http-cert,
+     * --http-key); with them the API and dashboard are served over TLS
+     * only.  Borrowed; read at start. */
+    const char *tls_cert;
+    const char *tls_key;
 };
 
 /*

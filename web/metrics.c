@@ -35,6 +35,8 @@ static void write_web(struct web_http *w, FILE *out)
             (unsigned long long)load(&web_counters.auth_invalid));
     fprintf(out, "lodestar_http_auth_failures_total{reason=\"forbidden\"} %llu\n",
             (unsigned long long)load(&web_counters.auth_forbidden));
+    fprintf(out, "lodestar_http_auth_failures_total{reason=\"throttled\"} %llu\n",
+            (unsigned long long)load(&web_counters.auth_throttled));
     runtime_metrics_gauge(out, "lodestar_sse_subscribers", "Open /api/events streams.",
                           web_events_subscribers(w->events));
 }

@@ -38,6 +38,7 @@ struct web_counters {
     atomic_uint_fast64_t auth_missing;      /* 401: no Authorization header */
     atomic_uint_fast64_t auth_invalid;      /* 401: unknown or malformed token */
     atomic_uint_fast64_t auth_forbidden;    /* 403: role too low */
+    atomic_uint_fast64_t auth_throttled;    /* 429: too many 401s from the address (issue 10) */
 };
 
 struct web_http {
@@ -61,6 +62,8 @@ struct web_http {
     /* Added for issue 7: the master key (web_http_options.master_key). */
     bool has_master_key;
     struct store_secret_key master_key;    /* secret; wiped at stop */
+    /* Added for issue 7 (SIB): the bootstrap trigger thread (web/workflows.c). */
+    struct web_workflows *workflows;
 };
 
 /* Process-wide: a process runs one web layer, and the reply helpers that
@@ -107,7 +110,9 @@ enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, co
  * 404 / 409 / 400 for ENOTFOUND / ECONFLICT / EINVAL, else 500. */
 enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct ls_error *err);
 
-/* Queues a prepared response and counts its status class. */
+/* Queues a prepared response and counts its status class.  Adds the
+ * security headers every answer carries (CSP, nosniff, Referrer-Policy,
+ * X-Frame-Options; HSTS over TLS) unless the response already has them. */
 enum MHD_Result web_queue(struct MHD_Connection *conn, unsigned status,
                           struct MHD_Response *r);
 
@@ -241,6 +246,36 @@ enum MHD_Result web_credentials_revoke_fleet(struct web_http *w, struct MHD_Conn
 /* CSV field quoting (RFC 4180): appends s to out (cap bytes incl. NUL);
  * false when it does not fit.  Pure. */
 bool web_factory_csv_field(const char *s, char *out, size_t cap);
+
+/* --- web/http.c: the route table, for the OpenAPI test (test_web_openapi) --- */
+
+/* Route i of the table: its method, with its path pattern ("{}" one
+ * segment, a final "*" the rest) and least role; NULL past the end. */
+const char *web_http_route_at(size_t i, const char **path, enum store_tokens_role *role);
+/* The index of the route that serves method on a concrete (encoded) path,
+ * as the server routes it (literal routes before catch-alls); -1: none. */
+long web_http_route_find(const char *method, const char *path);
+
+/* --- web/openapi.c: GET /api/openapi.yaml (viewer) --- */
+enum MHD_Result web_openapi_get(struct web_http *w, struct MHD_Connection *conn,
+                                struct web_request *req);
+/* docs/openapi.yaml as compiled in (len bytes, NUL-terminated). */
+const char *web_openapi_text(size_t *len);
+
+/* --- issue 7: web/workflows.c: server-initiated bootstrap, rotations --- */
+struct web_workflows;
+/* The trigger thread; uses w->store (under store_lock) and the device hook. */
+struct web_workflows *web_workflows_start(struct web_http *w, struct ls_error *err);
+/* After the HTTP server stopped; NULL ok. */
+void web_workflows_stop(struct web_workflows *wf);
+enum MHD_Result web_workflows_bootstrap(struct web_http *w, struct MHD_Connection *conn,
+                                        struct web_request *req);
+enum MHD_Result web_workflows_get(struct web_http *w, struct MHD_Connection *conn,
+                                  struct web_request *req);
+enum MHD_Result web_workflows_rotation_create(struct web_http *w, struct MHD_Connection *conn,
+                                              struct web_request *req);
+enum MHD_Result web_workflows_rotation_get(struct web_http *w, struct MHD_Connection *conn,
+                                           struct web_request *req);
 
 /* --- web/static.c: pure helper (unit-tested) --- */
 
