@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/sim_coap.h"
+
 struct client {
     int fd;
     int idx;
@@ -56,54 +58,23 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* One CoAP option; delta and length below 269 are enough here. */
-static size_t put_option(uint8_t *p, unsigned *last, unsigned number, const void *v, size_t len)
-{
-    size_t n = 0;
-    unsigned delta = number - *last;
-    uint8_t *hdr = &p[n++];
-    *hdr = 0;
-    if (delta < 13) {
-        *hdr |= (uint8_t)(delta << 4);
-    } else {
-        *hdr |= 13 << 4;
-        p[n++] = (uint8_t)(delta - 13);
-    }
-    if (len < 13) {
-        *hdr |= (uint8_t)len;
-    } else {
-        *hdr |= 13;
-        p[n++] = (uint8_t)(len - 13);
-    }
-    memcpy(p + n, v, len);
-    *last = number;
-    return n + len;
-}
-
+/* The Register, built with tools/sim_coap (shared with lodestar-sim). */
 static void build(struct client *c, const char *prefix)
 {
     static const char links[] = "</1/0>,</3/0>,</4/0>,</5/0>";
     char ep[96];
-    uint8_t *p = c->req;
-    size_t n = 0;
-    unsigned last = 0;
-    p[n++] = 0x44;                 /* ver 1, CON, token length 4 */
-    p[n++] = 0x02;                 /* POST */
-    p[n++] = (uint8_t)(c->mid >> 8);
-    p[n++] = (uint8_t)c->mid;
-    memcpy(p + n, c->token, 4);
-    n += 4;
-    n += put_option(p + n, &last, 11, "rd", 2);
-    uint8_t cf = 40;
-    n += put_option(p + n, &last, 12, &cf, 1);
+    struct sim_coap_msg m;
+    sim_coap_init(&m, SIM_COAP_CON, 0x02, c->mid, c->token, 4);    /* POST */
+    sim_coap_option(&m, SIM_COAP_OPT_URI_PATH, "rd", 2);
+    sim_coap_option_uint(&m, SIM_COAP_OPT_CONTENT_FORMAT, 40);
     snprintf(ep, sizeof ep, "ep=%s-%d", prefix, c->idx);
-    n += put_option(p + n, &last, 15, ep, strlen(ep));
-    n += put_option(p + n, &last, 15, "lt=86400", 8);
-    n += put_option(p + n, &last, 15, "lwm2m=1.1", 9);
-    n += put_option(p + n, &last, 15, "b=U", 3);
-    p[n++] = 0xff;
-    memcpy(p + n, links, sizeof links - 1);
-    c->req_len = n + sizeof links - 1;
+    sim_coap_option(&m, SIM_COAP_OPT_URI_QUERY, ep, strlen(ep));
+    sim_coap_option(&m, SIM_COAP_OPT_URI_QUERY, "lt=86400", 8);
+    sim_coap_option(&m, SIM_COAP_OPT_URI_QUERY, "lwm2m=1.1", 9);
+    sim_coap_option(&m, SIM_COAP_OPT_URI_QUERY, "b=U", 3);
+    sim_coap_payload(&m, links, sizeof links - 1);
+    memcpy(c->req, m.data, m.len);
+    c->req_len = m.len;
 }
 
 static int cmp64(const void *a, const void *b)

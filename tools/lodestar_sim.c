@@ -1,0 +1,703 @@
+/*
+ * tools/lodestar_sim.c -- lodestar-sim: many LwM2M clients in one process,
+ * a load generator for lodestar-server
+ *
+ *   lodestar-sim --server coap://127.0.0.1:5683 --count 20000 --rate 0
+ *                [--scenario register|observe|send|mixed|bootstrap] [--duration S]
+ *                [--lwm2m 1.0|1.1|1.2] [--format NAME] [--json] ...
+ *
+ * One thread runs one epoll loop over 64 shared UDP sockets (each client
+ * has its own source address 127.A.x.y, set per datagram with IP_PKTINFO,
+ * and a socket's port: the server sees a distinct peer per client, and
+ * neither 64 K ports nor the file descriptor limit bound the count; an
+ * answer's destination address names its client), a timer heap
+ * (retransmissions, Updates, notifications, Sends) and the launch pacing
+ * (--rate new clients per second, at most --window Registers in flight).
+ * The protocol of one client is sim_client.c; its objects sim_device.c.
+ * In the observe and mixed scenarios the server is asked to observe each
+ * client through the REST API (--api, --token) by a few threads with
+ * blocking HTTP, as an operator would.
+ *
+ * End of a run: with --duration 0 (the default for "register") when every
+ * client finished registering; otherwise after --duration seconds, when
+ * periodic work stops, optional De-registers go out, and requests still in
+ * flight are awaited (at most 35 s).  A progress line per second goes to
+ * stderr, the report to stdout (--json: one JSON object).  Exit status 0
+ * when nothing failed, 1 when something did, 2 on bad usage.
+ *
+ * Plain CoAP only: DTLS-PSK (and so bootstrap with the factory CSV's PSK
+ * accounts) is not here yet; --bootstrap works with NoSec configurations.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lwm2m/format.h"
+#include "tools/sim.h"
+#include "tools/sim_http.h"
+
+struct timer {
+    int64_t at;
+    uint32_t idx;
+};
+
+struct sim_run {
+    struct sim_options opt;
+    struct sim_client_env env;
+    struct sim_client *clients;
+    unsigned launched, finished, registering;
+    struct timer *heap;
+    size_t nheap, capheap;
+    int ep;
+    int *socks;            /* shared UDP sockets, bound to 0.0.0.0:<kernel port> */
+    unsigned nsocks;
+    /* REST observe requests: a queue of client numbers, worker threads */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t *obsq;
+    size_t obs_head, obs_tail, obs_cap;
+    unsigned obs_busy;
+    bool obs_quit;
+    pthread_t *threads;
+};
+
+static volatile sig_atomic_t interrupted;
+
+int64_t sim_run_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+double sim_run_wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- timer heap (lazy deletion: an entry is current when it equals the
+ * client's timer_at) --- */
+
+static void heap_push(struct sim_run *r, int64_t at, uint32_t idx)
+{
+    if (r->nheap == r->capheap) {
+        size_t cap = r->capheap ? r->capheap * 2 : 4096;
+        struct timer *h = realloc(r->heap, cap * sizeof *h);
+        if (!h) {
+            fprintf(stderr, "lodestar-sim: out of memory (timers)\n");
+            exit(1);
+        }
+        r->heap = h;
+        r->capheap = cap;
+    }
+    size_t i = r->nheap++;
+    while (i > 0 && r->heap[(i - 1) / 2].at > at) {
+        r->heap[i] = r->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    r->heap[i] = (struct timer){ at, idx };
+}
+
+static struct timer heap_pop(struct sim_run *r)
+{
+    struct timer top = r->heap[0], last = r->heap[--r->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= r->nheap)
+            break;
+        if (k + 1 < r->nheap && r->heap[k + 1].at < r->heap[k].at)
+            k++;
+        if (r->heap[k].at >= last.at)
+            break;
+        r->heap[i] = r->heap[k];
+        i = k;
+    }
+    if (r->nheap)
+        r->heap[i] = last;
+    return top;
+}
+
+void sim_run_schedule(struct sim_run *r, struct sim_client *c)
+{
+    int64_t at = sim_client_next(&r->env, c);
+    if (at == INT64_MAX || at == c->timer_at)
+        return;
+    c->timer_at = at;
+    heap_push(r, at, c->dev.idx);
+}
+
+/* --- REST observe workers --- */
+
+static void obs_enqueue(struct sim_run *r, uint32_t idx)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->obs_tail - r->obs_head == r->obs_cap) {
+        size_t cap = r->obs_cap ? r->obs_cap * 2 : 1024;
+        uint32_t *q = malloc(cap * sizeof *q);
+        if (q) {
+            for (size_t i = r->obs_head; i < r->obs_tail; i++)
+                q[i - r->obs_head] = r->obsq[i % r->obs_cap];
+            free(r->obsq);
+            r->obsq = q;
+            r->obs_tail -= r->obs_head;
+            r->obs_head = 0;
+            r->obs_cap = cap;
+        }
+    }
+    if (r->obs_tail - r->obs_head < r->obs_cap)
+        r->obsq[r->obs_tail++ % r->obs_cap] = idx;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *obs_worker(void *arg)
+{
+    struct sim_run *r = arg;
+    char ep[80], path[256], body[] = "{}";
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (r->obs_head == r->obs_tail && !r->obs_quit)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->obs_head == r->obs_tail) {
+            pthread_mutex_unlock(&r->mu);
+            return NULL;
+        }
+        uint32_t idx = r->obsq[r->obs_head++ % r->obs_cap];
+        r->obs_busy++;
+        pthread_mutex_unlock(&r->mu);
+
+        sim_client_endpoint(&r->opt, idx, ep, sizeof ep);
+        snprintf(path, sizeof path, "/api/devices/%s%s/observe", ep, r->opt.observe_path);
+        int status;
+        struct ls_error err = { 0 };
+        int64_t t0 = sim_run_now_us();
+        if (sim_http_request(&r->opt.api, "POST", path, r->opt.token, body, 30000, &status,
+                             &err) != LS_OK) {
+            sim_stats_fail(r->env.stats, SIM_OP_OBSERVE, "http");
+        } else if (status != 200) {
+            char cause[16];
+            snprintf(cause, sizeof cause, "http %d", status);
+            sim_stats_fail(r->env.stats, SIM_OP_OBSERVE, cause);
+        } else {
+            sim_stats_ok(r->env.stats, SIM_OP_OBSERVE, sim_run_now_us() - t0);
+        }
+        pthread_mutex_lock(&r->mu);
+        r->obs_busy--;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* The run ends: observations not asked for yet never will be; they are
+ * reported as failures of their own cause.  Calls in flight finish. */
+static void obs_drop(struct sim_run *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->obs_tail - r->obs_head;
+    r->obs_head = r->obs_tail;
+    pthread_mutex_unlock(&r->mu);
+    for (size_t i = 0; i < n; i++)
+        sim_stats_fail(r->env.stats, SIM_OP_OBSERVE, "not asked before the end");
+}
+
+static bool obs_idle(struct sim_run *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool idle = r->obs_head == r->obs_tail && r->obs_busy == 0;
+    pthread_mutex_unlock(&r->mu);
+    return idle;
+}
+
+/* --- client callbacks --- */
+
+static void on_registered(struct sim_run *r, struct sim_client *c)
+{
+    if (c->wants_observe && r->opt.api_set)
+        obs_enqueue(r, c->dev.idx);
+}
+
+static void on_finished(struct sim_run *r, struct sim_client *c)
+{
+    (void)c;
+    r->finished++;
+    r->registering--;
+}
+
+/* --- options --- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lodestar-sim --server coap://HOST:PORT [options]\n"
+            "  --count N            simulated clients (default 100)\n"
+            "  --rate R             new clients per second (default 0: as fast as --window)\n"
+            "  --window W           Registers in flight at once (default 512)\n"
+            "  --duration S         seconds to run (default: register: until all registered,\n"
+            "                       others 10)\n"
+            "  --scenario NAME      register | observe | send | mixed | bootstrap (default\n"
+            "                       register; bootstrap: Bootstrap-Request to --bootstrap,\n"
+            "                       then Register with the coap:// Server account written)\n"
+            "  --bootstrap URI      coap://HOST:PORT of lodestar-bootstrap (NoSec)\n"
+            "  --lwm2m V            1.0 | 1.1 | 1.2 (default 1.1)\n"
+            "  --format NAME        content format of answers and notifications (default\n"
+            "                       tlv for 1.0, senml-cbor otherwise)\n"
+            "  --lifetime S         registration lifetime; Updates at 80%% (default 300)\n"
+            "  --interval S         seconds between notifications / Sends (default 1)\n"
+            "  --queue              register in queue mode\n"
+            "  --deregister         de-register every client at the end\n"
+            "  --prefix P           endpoint names P-0 .. P-(N-1) (default simXXXXXX)\n"
+            "  --src-net A          source addresses 127.A.x.y (default random)\n"
+            "  --api URL --token T  REST API, to ask for observations (observe, mixed)\n"
+            "  --api-threads N      concurrent REST calls (default 4)\n"
+            "  --observe-path P     what is observed (default /3303/0/5700)\n"
+            "  --json               final report as JSON\n"
+            "  --quiet              no progress lines\n"
+            "  --quick              smoke run: 20 clients, 2 s, interval 0.5 s, quiet\n");
+}
+
+static bool parse_server(const char *s, struct sockaddr_in *out)
+{
+    if (strncmp(s, "coap://", 7) == 0)
+        s += 7;
+    char host[64];
+    unsigned port = 5683;
+    int n = sscanf(s, "%63[0-9.]:%u", host, &port);
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return n >= 1 && port > 0 && port < 65536 && inet_pton(AF_INET, host, &out->sin_addr) == 1;
+}
+
+static int parse_options(int argc, char **argv, struct sim_options *o)
+{
+    enum { O_COUNT = 256, O_RATE, O_WINDOW, O_DURATION, O_SCENARIO, O_SERVER, O_LWM2M,
+           O_FORMAT, O_JSON, O_QUIET, O_QUEUE, O_DEREG, O_LIFETIME, O_INTERVAL, O_PREFIX,
+           O_SRC, O_API, O_TOKEN, O_API_THREADS, O_OBS_PATH, O_HELP, O_BOOTSTRAP, O_QUICK };
+    static const struct option longs[] = {
+        { "count", 1, 0, O_COUNT }, { "rate", 1, 0, O_RATE }, { "window", 1, 0, O_WINDOW },
+        { "duration", 1, 0, O_DURATION }, { "scenario", 1, 0, O_SCENARIO },
+        { "server", 1, 0, O_SERVER }, { "lwm2m", 1, 0, O_LWM2M }, { "format", 1, 0, O_FORMAT },
+        { "json", 0, 0, O_JSON }, { "quiet", 0, 0, O_QUIET }, { "queue", 0, 0, O_QUEUE },
+        { "deregister", 0, 0, O_DEREG }, { "lifetime", 1, 0, O_LIFETIME },
+        { "interval", 1, 0, O_INTERVAL }, { "prefix", 1, 0, O_PREFIX },
+        { "src-net", 1, 0, O_SRC }, { "api", 1, 0, O_API }, { "token", 1, 0, O_TOKEN },
+        { "api-threads", 1, 0, O_API_THREADS }, { "observe-path", 1, 0, O_OBS_PATH },
+        { "bootstrap", 1, 0, O_BOOTSTRAP }, { "quick", 0, 0, O_QUICK },
+        { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+    };
+    bool have_server = false, have_format = false, have_duration = false, quick = false,
+         have_count = false, have_interval = false;
+    const char *format = NULL;
+    *o = (struct sim_options){ .count = 100, .window = 512, .lwm2m = "1.1", .lifetime_s = 300,
+                               .interval_s = 1.0, .scenario_name = "register",
+                               .api_threads = 4, .observe_path = "/3303/0/5700" };
+    srand((unsigned)(time(NULL) ^ getpid()));
+    o->src_net = (uint8_t)(10 + rand() % 240);
+    int ch;
+    struct ls_error err = { 0 };
+    while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        switch (ch) {
+        case O_COUNT:
+            o->count = (unsigned)strtoul(optarg, &end, 10);
+            have_count = true;
+            break;
+        case O_RATE: o->rate = strtod(optarg, &end); break;
+        case O_WINDOW: o->window = (unsigned)strtoul(optarg, &end, 10); break;
+        case O_DURATION: o->duration_s = strtod(optarg, &end); have_duration = true; break;
+        case O_SCENARIO: o->scenario_name = optarg; break;
+        case O_SERVER:
+            if (!parse_server(optarg, &o->server)) {
+                fprintf(stderr, "lodestar-sim: bad --server \"%s\" (coap://IPv4:port)\n", optarg);
+                return 2;
+            }
+            have_server = true;
+            break;
+        case O_LWM2M: o->lwm2m = optarg; break;
+        case O_FORMAT: format = optarg; have_format = true; break;
+        case O_JSON: o->json = true; break;
+        case O_QUIET: o->quiet = true; break;
+        case O_QUEUE: o->queue = true; break;
+        case O_DEREG: o->deregister = true; break;
+        case O_LIFETIME: o->lifetime_s = (int)strtol(optarg, &end, 10); break;
+        case O_INTERVAL:
+            o->interval_s = strtod(optarg, &end);
+            have_interval = true;
+            break;
+        case O_QUICK: quick = true; break;
+        case O_PREFIX: o->prefix = optarg; break;
+        case O_SRC: {
+            unsigned a;
+            if (sscanf(optarg, "%u", &a) != 1 || a < 1 || a > 254) {
+                fprintf(stderr, "lodestar-sim: bad --src-net \"%s\" (1..254)\n", optarg);
+                return 2;
+            }
+            o->src_net = (uint8_t)a;
+            break;
+        }
+        case O_API:
+            if (sim_http_parse_base(optarg, &o->api, &err) != LS_OK) {
+                fprintf(stderr, "lodestar-sim: %s\n", err.msg);
+                return 2;
+            }
+            o->api_set = true;
+            break;
+        case O_TOKEN: o->token = optarg; break;
+        case O_API_THREADS: o->api_threads = (unsigned)strtoul(optarg, &end, 10); break;
+        case O_OBS_PATH: o->observe_path = optarg; break;
+        case O_BOOTSTRAP:
+            if (!parse_server(optarg, &o->bootstrap)) {
+                fprintf(stderr, "lodestar-sim: bad --bootstrap \"%s\" (coap://IPv4:port)\n",
+                        optarg);
+                return 2;
+            }
+            o->bootstrap_set = true;
+            break;
+        case O_HELP: case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "lodestar-sim: bad number \"%s\"\n", optarg);
+            return 2;
+        }
+    }
+    if (optind < argc || (!have_server && !o->bootstrap_set)) {
+        usage(stderr);
+        return 2;
+    }
+    static const char *const names[] = { "register", "observe", "send", "mixed", "bootstrap" };
+    o->scenario = (enum sim_scenario)-1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(o->scenario_name, names[i]) == 0)
+            o->scenario = (enum sim_scenario)i;
+    if ((int)o->scenario < 0) {
+        fprintf(stderr, "lodestar-sim: unknown scenario \"%s\" (register, observe, send, "
+                        "mixed, bootstrap)\n", o->scenario_name);
+        return 2;
+    }
+    if ((o->scenario == SIM_BOOTSTRAP) != o->bootstrap_set) {
+        fprintf(stderr, "lodestar-sim: scenario bootstrap and --bootstrap go together\n");
+        return 2;
+    }
+    if (strcmp(o->lwm2m, "1.0") && strcmp(o->lwm2m, "1.1") && strcmp(o->lwm2m, "1.2")) {
+        fprintf(stderr, "lodestar-sim: --lwm2m must be 1.0, 1.1 or 1.2\n");
+        return 2;
+    }
+    bool v10 = strcmp(o->lwm2m, "1.0") == 0;
+    o->format = v10 ? LWM2M_FORMAT_TLV : LWM2M_FORMAT_SENML_CBOR;
+    if (have_format && !lwm2m_format_parse(format, &o->format)) {
+        fprintf(stderr, "lodestar-sim: unknown --format \"%s\"\n", format);
+        return 2;
+    }
+    o->send_format = LWM2M_FORMAT_SENML_CBOR;
+    if (o->format == LWM2M_FORMAT_SENML_JSON || o->format == LWM2M_FORMAT_LWM2M_CBOR)
+        o->send_format = o->format;
+    if (v10 && (o->scenario == SIM_SEND || o->scenario == SIM_MIXED)) {
+        fprintf(stderr, "lodestar-sim: Send needs LwM2M 1.1 or later\n");
+        return 2;
+    }
+    if ((o->scenario == SIM_OBSERVE || o->scenario == SIM_MIXED) && (!o->api_set || !o->token)) {
+        fprintf(stderr, "lodestar-sim: scenario %s needs --api and --token (the server is "
+                        "asked to observe through its REST API)\n", o->scenario_name);
+        return 2;
+    }
+    if (!o->count || o->count > 2000000 || o->window == 0 || o->lifetime_s < 10 ||
+        o->interval_s <= 0 || o->rate < 0 || o->duration_s < 0 || !o->api_threads ||
+        o->api_threads > 64) {
+        fprintf(stderr, "lodestar-sim: a number is out of range (count 1..2000000, window > 0, "
+                        "lifetime >= 10, interval > 0, api-threads 1..64)\n");
+        return 2;
+    }
+    if (quick) {      /* a smoke run of a few seconds */
+        if (!have_count)
+            o->count = 20;
+        if (!have_interval)
+            o->interval_s = 0.5;
+        if (!have_duration && o->scenario != SIM_REGISTER && o->scenario != SIM_BOOTSTRAP)
+            o->duration_s = 2;
+        o->quiet = true;
+    }
+    if (!have_duration && o->scenario != SIM_REGISTER && o->scenario != SIM_BOOTSTRAP)
+        o->duration_s = 10;
+    if (!o->prefix) {
+        snprintf(o->prefix_buf, sizeof o->prefix_buf, "sim%06x", (unsigned)rand() & 0xffffff);
+        o->prefix = o->prefix_buf;
+    }
+    return 0;
+}
+
+/* --- the loop --- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Client idx sends from 127.A.x.y on socket idx % nsocks, where
+ * a = idx / nsocks, x = a / 254, y = 1 + a % 254: distinct (address, port)
+ * pairs, and the destination address of a datagram names its client. */
+static uint32_t client_addr(const struct sim_run *r, uint32_t idx)
+{
+    uint32_t a = idx / r->nsocks;
+    return 127u << 24 | (uint32_t)r->opt.src_net << 16 | (a / 254) << 8 | (1 + a % 254);
+}
+
+static bool client_of(const struct sim_run *r, unsigned sock, uint32_t addr, uint32_t *idx)
+{
+    if (addr >> 16 != (127u << 8 | r->opt.src_net) || (addr & 255) == 0 || (addr & 255) == 255)
+        return false;
+    uint32_t a = ((addr >> 8) & 255) * 254 + (addr & 255) - 1;
+    *idx = a * r->nsocks + sock;
+    return *idx < r->launched;
+}
+
+static void launch(struct sim_run *r, uint32_t idx)
+{
+    struct sim_client *c = &r->clients[idx];
+    enum sim_scenario s = r->opt.scenario;
+    sim_client_start(&r->env, c, idx, r->socks[idx % r->nsocks], client_addr(r, idx));
+    c->sends = s == SIM_SEND || (s == SIM_MIXED && idx % 3 == 1);
+    c->wants_observe = s == SIM_OBSERVE || (s == SIM_MIXED && idx % 3 == 0);
+    r->launched++;
+    r->registering++;
+    sim_run_schedule(r, c);
+}
+
+/* Every datagram waiting on shared socket k, to its client. */
+static void readable(struct sim_run *r, unsigned k)
+{
+    uint8_t buf[1500];
+    for (int n = 0; n < 512; n++) {
+        struct iovec iov = { buf, sizeof buf };
+        union {
+            char b[CMSG_SPACE(sizeof(struct in_pktinfo))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                             .msg_controllen = sizeof ctl.b };
+        ssize_t len = recvmsg(r->socks[k], &mh, MSG_DONTWAIT);
+        if (len < 0)
+            return;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level != IPPROTO_IP || cm->cmsg_type != IP_PKTINFO)
+                continue;
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+            uint32_t idx;
+            if (client_of(r, k, ntohl(pi.ipi_addr.s_addr), &idx))
+                sim_client_datagram(&r->env, &r->clients[idx], buf, (size_t)len);
+        }
+    }
+}
+
+/* The shared sockets: few file descriptors for any number of clients. */
+static bool open_sockets(struct sim_run *r)
+{
+    r->nsocks = r->opt.count < 64 ? r->opt.count : 64;
+    r->socks = calloc(r->nsocks, sizeof *r->socks);
+    if (!r->socks)
+        return false;
+    for (unsigned k = 0; k < r->nsocks; k++) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1,
+            rcv = 8 << 20, snd = 2 << 20;
+        struct sockaddr_in any = { .sin_family = AF_INET };
+        if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0 ||
+            bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+            fprintf(stderr, "lodestar-sim: socket: %s\n", strerror(errno));
+            return false;
+        }
+        /* bursts of answers for thousands of clients: big buffers (FORCE
+         * passes rmem_max when allowed; the plain one is the fallback) */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+        r->socks[k] = fd;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
+        if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            fprintf(stderr, "lodestar-sim: epoll_ctl: %s\n", strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void run_timers(struct sim_run *r, int64_t now)
+{
+    while (r->nheap && r->heap[0].at <= now) {
+        struct timer t = heap_pop(r);
+        struct sim_client *c = &r->clients[t.idx];
+        if (c->timer_at != t.at)
+            continue;          /* superseded */
+        c->timer_at = 0;
+        sim_client_tick(&r->env, c, now);
+        sim_run_schedule(r, c);
+    }
+}
+
+static bool any_outstanding(struct sim_run *r)
+{
+    for (unsigned i = 0; i < r->launched; i++)
+        if (r->clients[i].has_out)
+            return true;
+    return false;
+}
+
+static int run(struct sim_run *r)
+{
+    const struct sim_options *o = &r->opt;
+    int64_t t0 = sim_run_now_us(), next_progress = t0 + 1000000, stop_at = 0, drain_until = 0;
+    bool stopping = false, dereg_sent = false;
+    struct epoll_event evs[512];
+    for (;;) {
+        int64_t now = sim_run_now_us();
+        double el = (double)(now - t0) / 1e6;
+        /* launches: paced by --rate, bounded by --window */
+        if (!stopping) {
+            unsigned target = o->count;
+            if (o->rate > 0 && el * o->rate + 1 < (double)target)
+                target = (unsigned)(el * o->rate) + 1;
+            for (int n = 0; n < 2000 && r->launched < target && r->registering < o->window; n++)
+                launch(r, r->launched);
+        }
+        /* end conditions */
+        if (!stopping) {
+            bool all = r->launched == o->count && r->finished == o->count;
+            if (interrupted || (o->duration_s > 0 && el >= o->duration_s) ||
+                (o->duration_s == 0 && all)) {
+                stopping = true;
+                r->env.stopping = true;
+                obs_drop(r);
+                stop_at = now;
+                drain_until = now + 35000000;
+            }
+        }
+        if (stopping) {
+            /* De-register once no REST observe is in flight: the server
+             * would otherwise answer it 404 for a device that just left */
+            if (o->deregister && !dereg_sent && obs_idle(r)) {
+                bool pending = false;
+                for (unsigned i = 0; i < r->launched; i++) {
+                    struct sim_client *c = &r->clients[i];
+                    if (c->state == SIM_C_REGISTERED) {
+                        if (sim_client_deregister(&r->env, c))
+                            sim_run_schedule(r, c);
+                        else
+                            pending = true;
+                    }
+                }
+                dereg_sent = !pending;
+            }
+            if ((dereg_sent || !o->deregister) && !any_outstanding(r) && obs_idle(r))
+                break;
+            if (now >= drain_until || interrupted > 1)
+                break;
+        }
+        if (now >= next_progress) {
+            if (!o->quiet)
+                sim_stats_progress(r->env.stats, stderr, el, r->launched);
+            next_progress += 1000000;
+        }
+        /* wait: the next timer, launch, progress line, at most 100 ms */
+        int64_t wake = next_progress;
+        if (r->nheap && r->heap[0].at < wake)
+            wake = r->heap[0].at;
+        if (!stopping && r->launched < o->count && r->registering < o->window)
+            wake = now;
+        int timeout = wake <= now ? 0 : (int)((wake - now + 999) / 1000);
+        if (timeout > 100 || stopping)
+            timeout = timeout > 100 ? 100 : timeout;
+        int n = epoll_wait(r->ep, evs, 512, timeout);
+        for (int i = 0; i < n; i++)
+            readable(r, evs[i].data.u32);
+        run_timers(r, sim_run_now_us());
+    }
+    (void)stop_at;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sim_run r = { 0 };
+    int rc = parse_options(argc, argv, &r.opt);
+    if (rc)
+        return rc;
+    struct ls_error err = { 0 };
+    struct lwm2m_model *model = lwm2m_model_new(&err);
+    struct sim_stats *stats = sim_stats_new();
+    r.clients = calloc(r.opt.count, sizeof *r.clients);
+    r.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!model || !stats || !r.clients || r.ep < 0) {
+        fprintf(stderr, "lodestar-sim: out of memory\n");
+        return 1;
+    }
+    for (unsigned i = 0; i < r.opt.count; i++)
+        r.clients[i].fd = -1;
+    if (!open_sockets(&r))
+        return 1;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    r.env = (struct sim_client_env){ .opt = &r.opt, .stats = stats, .model = model, .run = &r,
+                                     .registered = on_registered, .finished = on_finished };
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    bool api = r.opt.api_set && (r.opt.scenario == SIM_OBSERVE || r.opt.scenario == SIM_MIXED);
+    unsigned nthreads = api ? r.opt.api_threads : 0;
+    r.threads = calloc(nthreads ? nthreads : 1, sizeof *r.threads);
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_create(&r.threads[i], NULL, obs_worker, &r);
+
+    int64_t t0 = sim_run_now_us();
+    run(&r);
+    double elapsed = (double)(sim_run_now_us() - t0) / 1e6;
+
+    pthread_mutex_lock(&r.mu);
+    r.obs_quit = true;
+    r.obs_head = r.obs_tail;     /* drop what was not asked yet */
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_join(r.threads[i], NULL);
+
+    /* whatever is still in flight now is a failure of its own kind */
+    for (unsigned i = 0; i < r.launched; i++)
+        if (r.clients[i].has_out)
+            sim_stats_fail(stats, r.clients[i].out.op, "unfinished");
+    struct sim_stats_run info = { .scenario = r.opt.scenario_name, .lwm2m = r.opt.lwm2m,
+                                  .clients = r.opt.count, .launched = r.launched,
+                                  .elapsed_s = elapsed, .prefix = r.opt.prefix };
+    sim_stats_report(stats, &info, r.opt.json, stdout);
+    int status = sim_stats_fail_total(stats) ? 1 : 0;
+
+    for (unsigned i = 0; i < r.launched; i++)
+        sim_client_close(&r.clients[i]);
+    free(r.clients);
+    free(r.heap);
+    free(r.obsq);
+    free(r.threads);
+    for (unsigned k = 0; k < r.nsocks; k++)
+        close(r.socks[k]);
+    free(r.socks);
+    close(r.ep);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.cv);
+    sim_stats_free(stats);
+    lwm2m_model_free(model);
+    return status;
+}
