@@ -26,7 +26,8 @@ UI_VENDOR_FILES="preact/dist/preact.module.js preact.module.js
 preact/hooks/dist/hooks.module.js hooks.module.js
 htm/dist/htm.module.js htm.module.js
 uplot/dist/uPlot.esm.js uPlot.esm.js
-uplot/dist/uPlot.min.css uPlot.min.css"
+uplot/dist/uPlot.min.css uPlot.min.css
+js-yaml/dist/js-yaml.mjs js-yaml.mjs"
 
 ui_deps_install() {
     command -v node >/dev/null || deps_install nodejs || return 1

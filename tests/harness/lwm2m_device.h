@@ -348,7 +348,8 @@ struct harness_bs_result {
  * server).  try_pack: first GET /bspack?ep=<endpoint> (Accept SenML-CBOR,
  * 1.2); a 2.05 pack is applied as BS-Writes of every value and ends the
  * bootstrap (no POST /bs); any other answer falls back to POST
- * /bs?ep=<endpoint>[&pct=<pct>] (pct < 0: no pct).  Then the device serves
+ * /bs?ep=<endpoint>[&pct=<pct>] (pct < 0: no pct; endpoint NULL: no ep=,
+ * as a DTLS client whose identity names it may do).  Then the device serves
  * bootstrap requests until Bootstrap-Finish or the deadline:
  *   GET Accept 40 on / or /o   BS-Discover: </>;lwm2m=1.x (not for 1.0),
  *        </0/i>;ssid=..;uri="..", </1/i>;ssid=.., other instances
@@ -404,6 +405,47 @@ unsigned harness_device_server_account_count(struct harness_device *d);
  */
 struct harness_device *harness_device_new_for_account(struct harness_device *d,
                                                       const struct harness_device_account *a);
+
+/* ---- Bootstrap-Request Trigger (Execute /1/x/9; issue 7) ----
+ * The device answers the Execute 2.04 and counts it; the test then plays
+ * what a real client does next: a client-initiated bootstrap with its
+ * bootstrap account's server (a new session, as a real client opens one),
+ * then Register with the account the bootstrap wrote.  The old device
+ * keeps its session until the test frees it. */
+
+/* The bootstrap account (/0/i with Bootstrap-Server true).  false: none. */
+bool harness_device_bootstrap_account(struct harness_device *d,
+                                      struct harness_device_account *out);
+
+/* Executes of /1/x/9 received so far (any x). */
+unsigned harness_device_bootstrap_triggers(struct harness_device *d);
+
+/* Serves requests until more than seen triggers arrived or the deadline;
+ * returns the count (> seen when one came). */
+unsigned harness_device_wait_bootstrap_trigger(struct harness_device *d, unsigned seen,
+                                               int64_t timeout_ms);
+
+/* A fresh device on the bootstrap account's server with its PSK and a copy
+ * of d's tree: run harness_device_bootstrap on it (or inject failures
+ * first, to play an interrupted bootstrap).  NULL on error. */
+struct harness_device *harness_device_new_for_bootstrap(struct harness_device *d);
+
+/*
+ * harness_device_rebootstrap -- the whole reaction: bootstrap with the
+ * bootstrap account's server as endpoint (POST /bs), then Register
+ * (lifetime_s) with the first server account the bootstrap wrote,
+ * retrying a refused handshake until the deadline (lodestar-server loads
+ * freshly issued keys on a notification).  Returns the new registered
+ * device (caller frees), or NULL: result (may be NULL) says how the
+ * bootstrap went, *register_code (may be NULL) the last Register answer
+ * (0 = not tried, -1 = none).  location gets "rd/<id>".
+ */
+struct harness_device *harness_device_rebootstrap(struct harness_device *d,
+                                                  const char *endpoint, int64_t lifetime_s,
+                                                  int64_t timeout_ms,
+                                                  struct harness_bs_result *result,
+                                                  int *register_code, char *location,
+                                                  size_t cap);
 
 /* ---- raw datagrams ---- */
 

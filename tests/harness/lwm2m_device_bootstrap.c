@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- tree queries ---- */
 
@@ -248,23 +249,26 @@ bool harness_device_bootstrap(struct harness_device *d, const char *endpoint, do
 {
     int64_t deadline = dev_now_ms() + timeout_ms;
     char ep[300], pq[64];
-    snprintf(ep, sizeof ep, "ep=%s", endpoint);
+    snprintf(ep, sizeof ep, "ep=%s", endpoint ? endpoint : "");   /* NULL: no ep= */
     pthread_mutex_lock(&d->mu);
     memset(&d->bs, 0, sizeof d->bs);
     d->bs_finished = false;
     d->bootstrapping = true;
     if (try_pack) {
-        const char *q[] = { ep, NULL };
+        const char *q[] = { endpoint ? ep : NULL, NULL };
         d->bs.pack_code = dev_request_locked(d, COAP_REQUEST_CODE_GET, "bspack", q, NULL, 0, -1,
                                              LWM2M_FORMAT_SENML_CBOR, timeout_ms);
         if (d->bs.pack_code == 205)
             finish_pack(d);
     }
     if (!d->bs.finished && d->bs.pack_code != 205) {
-        const char *q[] = { ep, NULL, NULL };
+        const char *q[] = { NULL, NULL, NULL };
+        size_t nq = 0;
+        if (endpoint)
+            q[nq++] = ep;
         if (pct >= 0) {
             snprintf(pq, sizeof pq, "pct=%g", pct);
-            q[1] = pq;
+            q[nq++] = pq;
         }
         int64_t left = deadline - dev_now_ms();
         d->bs.request_code = dev_request_locked(d, COAP_REQUEST_CODE_POST, "bs", q, NULL, 0, -1,
@@ -381,5 +385,105 @@ struct harness_device *harness_device_new_for_account(struct harness_device *d,
         n->tree = copy;
         dev_dm_sync_resources(n);
     }
+    return n;
+}
+
+/* ---- reacting to a Bootstrap-Request Trigger (Execute /1/x/9) ---- */
+
+bool harness_device_bootstrap_account(struct harness_device *d,
+                                      struct harness_device_account *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&d->mu);
+    for (size_t k = 0; k < d->tree.ninst && !found; k++) {
+        const struct lwm2m_path *ip = &d->tree.insts[k];
+        if (ip->id[0] == 0 && is_bs_account(d, ip->id[1]))
+            found = account_at(d, ip->id[1], out);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return found;
+}
+
+unsigned harness_device_bootstrap_triggers(struct harness_device *d)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->nexecs; i++)
+        if (d->execs[i].path.depth == 3 && d->execs[i].path.id[0] == 1 &&
+            d->execs[i].path.id[2] == 9)
+            n += d->execs[i].count;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+unsigned harness_device_wait_bootstrap_trigger(struct harness_device *d, unsigned seen,
+                                               int64_t timeout_ms)
+{
+    int64_t deadline = dev_now_ms() + timeout_ms;
+    unsigned n;
+    while ((n = harness_device_bootstrap_triggers(d)) <= seen && dev_now_ms() < deadline)
+        harness_device_run(d, 20);   /* serves requests; returns early on none */
+    return n;
+}
+
+struct harness_device *harness_device_new_for_bootstrap(struct harness_device *d)
+{
+    struct harness_device_account a;
+    if (!harness_device_bootstrap_account(d, &a)) {
+        fprintf(stderr, "harness_device_new_for_bootstrap: no bootstrap account\n");
+        return NULL;
+    }
+    return harness_device_new_for_account(d, &a);
+}
+
+/* Registers a device for the account, retrying while lodestar-server has
+ * not loaded the fresh credentials yet (a refused handshake). */
+static struct harness_device *register_account(struct harness_device *b,
+                                               const struct harness_device_account *a,
+                                               const char *endpoint, int64_t lifetime_s,
+                                               int64_t deadline, int *code, char *location,
+                                               size_t cap)
+{
+    *code = -1;
+    while (dev_now_ms() < deadline) {
+        struct harness_device *n = harness_device_new_for_account(b, a);
+        if (!n)
+            return NULL;
+        int64_t left = deadline - dev_now_ms();
+        *code = harness_device_register_lwm2m(n, endpoint, lifetime_s, a->binding[0] ?
+                                              a->binding : NULL, false, NULL,
+                                              left < 3000 ? (left > 0 ? left : 1) : 3000,
+                                              location, cap);
+        if (*code == 201)
+            return n;
+        harness_device_free(n);
+        if (*code != -1)
+            return NULL;           /* an answer other than success: no retry */
+        struct timespec ts = { 0, 100 * 1000000 };  /* the server's reload interval */
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+struct harness_device *harness_device_rebootstrap(struct harness_device *d,
+                                                  const char *endpoint, int64_t lifetime_s,
+                                                  int64_t timeout_ms,
+                                                  struct harness_bs_result *result,
+                                                  int *register_code, char *location,
+                                                  size_t cap)
+{
+    int64_t deadline = dev_now_ms() + timeout_ms;
+    int dummy;
+    int *code = register_code ? register_code : &dummy;
+    *code = 0;
+    struct harness_device *b = harness_device_new_for_bootstrap(d);
+    if (!b)
+        return NULL;
+    bool ok = harness_device_bootstrap(b, endpoint, -1, false, timeout_ms, result);
+    struct harness_device_account a;
+    struct harness_device *n = NULL;
+    if (ok && harness_device_server_account(b, 0, &a))
+        n = register_account(b, &a, endpoint, lifetime_s, deadline, code, location, cap);
+    harness_device_free(b);
     return n;
 }

@@ -21,6 +21,39 @@
  *               helps nobody.
  *   De-register DELETE /rd/{id}, again from a new port: 2.02.
  *
+ * Server -> client requests (Read, Write), and the "new port per request"
+ * question, found by reading node_modules/lwm2m-node-lib/lib/lwm2m-client.js
+ * and coap 0.22's lib/agent.js, and by strace of the node process on
+ * loopback (bind/sendmsg/recvmsg):
+ *   - Every Register/Update/De-register makes a new coap.Agent, whose
+ *     socket binds port 0: a fresh ephemeral source port per request.
+ *   - When the answer arrives the Agent closes that socket (_cleanUp ->
+ *     _doClose, before the library's own response handler runs), and the
+ *     library's startListener then opens a coap.Server on the SAME port
+ *     (config.client.port = res.outSocket.port; strace: close(fd), then
+ *     bind(fd', port P) where P was the request's source port).
+ *   - So the source address of the latest Register or Update always has a
+ *     listener behind it, and the server is right to send its requests to
+ *     the registration's source address (server/devops.c session_of ->
+ *     runtime_coap_session_for(reg->address), which an Update moves).  No
+ *     change to the server or to the client's socket handling is needed;
+ *     the suspicion that requests go to a port nobody listens on is wrong
+ *     (the listener comes up before register()/update() call back, so
+ *     nothing the test does can race it).  The library leaks the earlier
+ *     listeners (never closed, default handlers) -- harmless here.
+ *   - The library serves Read and Write on single resources only (a Read
+ *     of /3/0 is 4.04), answers a Read with the plain text and NO
+ *     Content-Format option (the server takes it as the text it asked for
+ *     with Accept: 0), takes a Write's payload as text, and never answers
+ *     a request whose Accept is not one it knows (e.g. TLV, 11542): text
+ *     is the only format it speaks.
+ * test_npm_read_write_text drives Read and Write (text) through the REST
+ * API after the client's Update moved it to a new port, and checks the
+ * values both in the API's answers and as the library saw them
+ * (client.js prints an "op" line from the library's read/write handlers,
+ * with the listener's port); test_npm_read_write_text_wire checks the
+ * same exchange on the wire.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <check.h>
@@ -141,21 +174,31 @@ static void server_stop(struct server *s)
     harness_proc_free(s->p);
 }
 
-/* GET path with the admin token; the parsed body (caller decrefs). */
-static json_t *api_get(const struct server *s, const char *path, int want)
+/* method path (body may be NULL) with the admin token; the parsed answer
+ * (caller decrefs), which must have status want. */
+static json_t *api_call(const struct server *s, const char *method, const char *path,
+                        const char *body, int want)
 {
     char url[512], auth[128];
     snprintf(url, sizeof url, "%s%s", s->http, path);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->admin);
-    const char *headers[] = { auth, NULL };
+    const char *headers[] = { auth, "Content-Type: application/json", NULL };
     struct harness_http_response r;
-    int st = harness_http_request("GET", url, headers, NULL, 0, 10000, &r);
-    ck_assert_msg(st == want, "GET %s: %d, want %d: %s", path, st, want, r.body ? r.body : "");
+    int st = harness_http_request(method, url, headers, body, body ? strlen(body) : 0, 10000,
+                                  &r);
+    ck_assert_msg(st == want, "%s %s: %d, want %d: %s", method, path, st, want,
+                  r.body ? r.body : "");
     json_error_t jerr;
     json_t *j = json_loads(r.body, 0, &jerr);
-    ck_assert_msg(j != NULL, "GET %s: not JSON: %s", path, r.body);
+    ck_assert_msg(j != NULL, "%s %s: not JSON: %s", method, path, r.body);
     harness_http_response_free(&r);
     return j;
+}
+
+/* GET path with the admin token; the parsed body (caller decrefs). */
+static json_t *api_get(const struct server *s, const char *path, int want)
+{
+    return api_call(s, "GET", path, NULL, want);
 }
 
 /* ---- database ---- */
@@ -403,6 +446,191 @@ START_TEST(test_npm_register_wire)
 }
 END_TEST
 
+/* Reads res (e.g. "/3/0/0") of ep through the API, with ?format=text when
+ * text is true (else the server's default), checks the answer is text with
+ * one value of type want_type and returns that value (caller decrefs). */
+static json_t *api_read_one(const struct server *s, const char *ep, const char *res,
+                            bool text, const char *want_type)
+{
+    char path[320];
+    snprintf(path, sizeof path, "/api/devices/%s%s%s", ep, res, text ? "?format=text" : "");
+    json_t *d = api_get(s, path, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "coap")), "2.05");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "format")), "text");
+    json_t *values = json_object_get(d, "values");
+    ck_assert_uint_eq(json_array_size(values), 1);
+    json_t *v = json_array_get(values, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "path")), res);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "type")), want_type);
+    json_t *value = json_incref(json_object_get(v, "value"));
+    json_decref(d);
+    return value;
+}
+
+/* Writes (Write-Replace, text) value_json to res of ep through the API. */
+static void api_write_text(const struct server *s, const char *ep, const char *res,
+                           const char *value_json)
+{
+    char path[320], body[512];
+    snprintf(path, sizeof path, "/api/devices/%s%s?format=text", ep, res);
+    snprintf(body, sizeof body, "{\"values\":[{\"path\":\"%s\",\"value\":%s}]}", res,
+             value_json);
+    json_t *d = api_call(s, "PUT", path, body, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "coap")), "2.04");
+    json_decref(d);
+}
+
+/* The n-th (0-based) "op" step of kind op on path, or NULL. */
+static json_t *find_op(json_t *steps, const char *op, const char *path, size_t n)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(steps, i, j) {
+        if (field_is(j, "step", "op") && field_is(j, "op", op) && field_is(j, "path", path) &&
+            n-- == 0)
+            return j;
+    }
+    return NULL;
+}
+
+/* The n-th (0-based) "wire" step going dir with code, or NULL. */
+static json_t *find_wire(json_t *steps, const char *dir, const char *code, size_t n)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(steps, i, j) {
+        if (field_is(j, "step", "wire") && field_is(j, "dir", dir) && field_is(j, "code", code) &&
+            n-- == 0)
+            return j;
+    }
+    return NULL;
+}
+
+/* Operator Read and Write in text format reach the library and carry the
+ * right values both ways, after the client has moved to a new port with
+ * its Update: the server sends to the latest source address, where the
+ * library listens. */
+START_TEST(test_npm_read_write_text)
+{
+    struct server s;
+    server_start(&s);
+    char ep[96], path[320], want[64];
+    ep_name(ep, sizeof ep, "rw");
+    const char *extra[] = { "--object", "/3/0", "--resource", "/3/0/0=Lodestar Test",
+                            "--resource", "/3/0/13=1700000000", "--update", "--wait-signal",
+                            NULL };
+    struct harness_proc *c = client_start(&s, ep, extra);
+    client_wait_step(c, "waiting");
+    json_t *steps = client_steps(c);
+    json_t *reg = find_step(steps, "register", NULL, NULL);
+    json_t *up = find_step(steps, "update", NULL, NULL);
+    ck_assert_ptr_nonnull(reg);
+    ck_assert_ptr_nonnull(up);
+    ck_assert(json_is_true(json_object_get(up, "ok")));
+    json_int_t reg_port = json_integer_value(json_object_get(reg, "port"));
+    json_int_t up_port = json_integer_value(json_object_get(up, "port"));
+    ck_assert_int_gt(reg_port, 0);
+    ck_assert_int_gt(up_port, 0);
+    ck_assert_int_ne(reg_port, up_port);    /* a new socket for the Update */
+    json_decref(steps);
+
+    /* The server holds the Update's source address: where the library
+     * now listens. */
+    snprintf(path, sizeof path, "/api/devices/%s", ep);
+    json_t *d = api_get(&s, path, 200);
+    snprintf(want, sizeof want, "127.0.0.1:%" JSON_INTEGER_FORMAT, up_port);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "registration"),
+                                                       "address")), want);
+    json_decref(d);
+
+    /* Read, text: the library's value; with no ?format= a 1.0 device's
+     * single resource is read in text too. */
+    json_t *v = api_read_one(&s, ep, "/3/0/0", true, "string");
+    ck_assert_str_eq(json_string_value(v), "Lodestar Test");
+    json_decref(v);
+    v = api_read_one(&s, ep, "/3/0/0", false, "string");
+    ck_assert_str_eq(json_string_value(v), "Lodestar Test");
+    json_decref(v);
+    v = api_read_one(&s, ep, "/3/0/13", true, "time");
+    ck_assert_int_eq(json_integer_value(v), 1700000000);
+    json_decref(v);
+
+    /* Write, text, then read back what the library stored. */
+    api_write_text(&s, ep, "/3/0/0", "\"Widget Co\"");
+    v = api_read_one(&s, ep, "/3/0/0", true, "string");
+    ck_assert_str_eq(json_string_value(v), "Widget Co");
+    json_decref(v);
+    api_write_text(&s, ep, "/3/0/13", "1800000000");
+    v = api_read_one(&s, ep, "/3/0/13", true, "time");
+    ck_assert_int_eq(json_integer_value(v), 1800000000);
+    json_decref(v);
+
+    ck_assert_int_eq(harness_proc_signal(c, SIGUSR2), 0);
+    steps = client_finish(c);
+    /* What the library itself served, on the Update's listener. */
+    json_t *op = find_op(steps, "read", "/3/0/0", 0);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_str_eq(json_string_value(json_object_get(op, "value")), "Lodestar Test");
+    ck_assert_int_eq(json_integer_value(json_object_get(op, "port")), up_port);
+    op = find_op(steps, "write", "/3/0/0", 0);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_str_eq(json_string_value(json_object_get(op, "value")), "Widget Co");
+    ck_assert_int_eq(json_integer_value(json_object_get(op, "port")), up_port);
+    op = find_op(steps, "write", "/3/0/13", 0);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_str_eq(json_string_value(json_object_get(op, "value")), "1800000000");
+    ck_assert_ptr_nonnull(find_op(steps, "read", "/3/0/0", 2));
+    ck_assert_ptr_null(find_op(steps, "read", "/3/0/0", 3));
+    ck_assert_ptr_nonnull(find_op(steps, "read", "/3/0/13", 1));
+    ck_assert(json_is_true(json_object_get(find_step(steps, "done", NULL, NULL), "ok")));
+    json_decref(steps);
+    server_stop(&s);
+}
+END_TEST
+
+/* The same Read and Write on the wire (through the client's relay): the
+ * server's GET asks for text/plain (Accept 0), its PUT carries
+ * Content-Format 0 and the bare text; the library answers 2.05 with the
+ * text and no Content-Format option, and 2.04. */
+START_TEST(test_npm_read_write_text_wire)
+{
+    struct server s;
+    server_start(&s);
+    char ep[96];
+    ep_name(ep, sizeof ep, "rwwire");
+    const char *extra[] = { "--object", "/3/0", "--resource", "/3/0/0=Acme", "--capture",
+                            "--wait-signal", NULL };
+    struct harness_proc *c = client_start(&s, ep, extra);
+    client_wait_step(c, "waiting");
+    json_t *v = api_read_one(&s, ep, "/3/0/0", true, "string");
+    ck_assert_str_eq(json_string_value(v), "Acme");
+    json_decref(v);
+    api_write_text(&s, ep, "/3/0/0", "\"Widget Co\"");
+    ck_assert_int_eq(harness_proc_signal(c, SIGUSR2), 0);
+    json_t *steps = client_finish(c);
+
+    json_t *w = find_wire(steps, "s2c", "0.01", 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(json_string_value(json_object_get(w, "type")), "CON");
+    ck_assert_str_eq(json_string_value(json_object_get(w, "path")), "/3/0/0");
+    ck_assert_int_eq(json_integer_value(json_object_get(w, "accept")), 0);
+    w = find_wire(steps, "c2s", "2.05", 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(json_is_null(json_object_get(w, "content_format")));
+    ck_assert_str_eq(json_string_value(json_object_get(w, "payload")), "Acme");
+
+    w = find_wire(steps, "s2c", "0.03", 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(json_string_value(json_object_get(w, "path")), "/3/0/0");
+    ck_assert_int_eq(json_integer_value(json_object_get(w, "content_format")), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(w, "payload")), "Widget Co");
+    ck_assert_ptr_nonnull(find_wire(steps, "c2s", "2.04", 0));
+    ck_assert(json_is_true(json_object_get(find_step(steps, "done", NULL, NULL), "ok")));
+    json_decref(steps);
+    server_stop(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("npm_client");
@@ -410,6 +638,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_npm_register_update_deregister);
     tcase_add_test(tc, test_npm_register_wire);
+    tcase_add_test(tc, test_npm_read_write_text);
+    tcase_add_test(tc, test_npm_read_write_text_wire);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,9 +14,12 @@
  * log goes to stderr):
  *   {"step":"start","lib":"lwm2m-node-lib","version":"1.4.0","node":"v20..."}
  *   {"step":"wire","dir":"c2s","code":"0.02","path":"/rd","query":[...],
- *    "content_format":null,"payload":"</3/0>","hex":"..."}     (--capture)
- *   {"step":"register","ok":true,"location":"/rd/...","ms":12}
- *   {"step":"update","ok":true,"code":"2.04","ms":3}           (--update)
+ *    "content_format":null,"payload":"</3/0>","hex":"..."}     (--capture;
+ *    "accept" too when the datagram has an Accept option)
+ *   {"step":"register","ok":true,"location":"/rd/...","port":40123,"ms":12}
+ *   {"step":"update","ok":true,"code":"2.04","port":40777,"ms":3}  (--update)
+ *   {"step":"op","op":"read","path":"/3/0/0","value":"Acme","port":40777}
+ *   {"step":"op","op":"write","path":"/3/0/0","value":"Widget","port":40777}
  *   {"step":"waiting","signal":"SIGUSR2","pid":4242}           (--wait-signal)
  *   {"step":"deregister","ok":true,"code":"2.02","ms":3}
  *   {"step":"done","ok":true}
@@ -29,6 +32,19 @@
  * follows, and "done" tells whether Register and De-register succeeded.  When a step takes longer than
  * --step-timeout-ms, or the whole run longer than --timeout-ms, it prints
  * {"step":"timeout",...} and exits 2, so a test never hangs on it.
+ *
+ * "port" is the local UDP port the library registered (or updated) from,
+ * which is also where it listens for the server's requests: the library
+ * sends every request from a fresh socket on a new ephemeral port, closes
+ * that socket when the answer comes, and then starts a CoAP listener on
+ * the very same port (lib/lwm2m-client.js startListener: config.client.port
+ * = res.outSocket.port).  So the source address of the latest Register or
+ * Update is where the server must send Read/Write, and there is a
+ * listener there.  Listeners from earlier requests stay open (the library
+ * never closes them) with the library's default handlers.
+ * An "op" line is printed for every Read and Write the server sends and
+ * the library serves (through its setHandler hooks; "value" is the value
+ * read or the payload written, as text).
  *
  * --capture puts a UDP relay between the client and the server and prints
  * every datagram both ways, decoded, so a test can show exactly what the
@@ -106,6 +122,7 @@ function decodeCoap(buf) {
         else if (num === 15) query.push(val.toString());
         else if (num === 8) location.push(val.toString());
         else if (num === 12) out.content_format = val.length ? val.readUIntBE(0, val.length) : 0;
+        else if (num === 17) out.accept = val.length ? val.readUIntBE(0, val.length) : 0;
     }
     if (path.length) out.path = '/' + path.join('/');
     if (query.length) out.query = query;
@@ -156,6 +173,24 @@ function hookAnswers(state) {
         req.on('response', (res) => { state.lastCode = res.code; });
         return req;
     };
+}
+
+/* Reports every Read and Write the server sends to the listener the
+ * library opened for info (the latest Register or Update): a new listener
+ * starts with the library's default handlers, so this runs after each. */
+function traceOps(client, info) {
+    const port = info.localPort;
+    const path = (type, id, res) => '/' + type + '/' + id + '/' + res;
+    client.setHandler(info.serverInfo, 'read', (type, id, res, value, cb) => {
+        emit({ step: 'op', op: 'read', path: path(type, id, res), value: String(value),
+               port: port });
+        cb(null);
+    });
+    client.setHandler(info.serverInfo, 'write', (type, id, res, value, cb) => {
+        emit({ step: 'op', op: 'write', path: path(type, id, res), value: String(value),
+               port: port });
+        cb(null);
+    });
 }
 
 /* Runs fn(callback) as one step: resolves with its result, or exits 2 when
@@ -221,7 +256,9 @@ async function run(args) {
     const reg = await step('register', args.stepTimeoutMs,
                            (cb) => client.register(host, port, null, args.endpoint, cb));
     const info = reg.result;
-    emit({ step: 'register', ok: true, location: info.location, ms: reg.ms });
+    traceOps(client, info);
+    emit({ step: 'register', ok: true, location: info.location, port: info.localPort,
+           ms: reg.ms });
 
     /* A refused Update does not end the run: the registration is still
      * there and De-register must still work. */
@@ -229,7 +266,9 @@ async function run(args) {
         state.lastCode = null;
         try {
             const up = await step('update', args.stepTimeoutMs, (cb) => client.update(info, cb));
-            emit({ step: 'update', ok: true, code: state.lastCode, ms: up.ms });
+            traceOps(client, info);
+            emit({ step: 'update', ok: true, code: state.lastCode, port: info.localPort,
+                   ms: up.ms });
         } catch (e) {
             emit({ step: 'update', ok: false, code: state.lastCode, error: e.message, ms: e.ms });
         }
