@@ -6,7 +6,7 @@
 // Sign-in checks the token with GET /api/whoami, which also gives the
 // role: a viewer never sees the admin pages or a write button (the API
 // refuses them anyway).  Routes: #/devices, #/devices/<endpoint>,
-// #/bootstrap, #/factory, #/audit, #/tokens, #/events.
+// #/bootstrap, #/factory, #/audit, #/tokens, #/events, #/api (the API reference).
 
 import { render } from './vendor/preact.module.js';
 import { api, token, onUnauthorized, eventStream } from './api.js';
@@ -18,6 +18,7 @@ import { Audit } from './pages/audit.js';
 import { Tokens } from './pages/tokens.js';
 import { EventLog } from './pages/events.js';
 import { Factory } from './pages/factory.js';
+import { ApiReference } from './pages/apiref.js';
 
 const LOG_MAX = 500;   // events kept for the live event log
 
@@ -67,6 +68,7 @@ const NAV = [
   ['audit', 'Audit log', 'admin'],
   ['tokens', 'Tokens', 'admin'],
   ['events', 'Live events', 'viewer'],
+  ['api', 'API reference', 'viewer'],
 ];
 
 function Shell({ me, onSignOut }) {
@@ -98,6 +100,7 @@ function Shell({ me, onSignOut }) {
   else if (r.page === 'factory') page = html`<${Factory} />`;
   else if (r.page === 'audit') page = html`<${Audit} />`;
   else if (r.page === 'tokens') page = html`<${Tokens} />`;
+  else if (r.page === 'api') page = html`<${ApiReference} />`;
   else page = html`<${EventLog} />`;
   return html`<${Session.Provider} value=${session}>
     <header class="top">
