@@ -36,8 +36,11 @@ RUN apt-get update \
  && useradd --system --uid 10001 --no-create-home lodestar
 COPY --from=build /out/ /
 COPY --from=ui /src/static /usr/share/lodestar/static
+# Plain HTTP beyond loopback needs LODESTAR_HTTP_INSECURE (issue 10): set
+# LODESTAR_HTTP_CERT/LODESTAR_HTTP_KEY instead, unless a TLS proxy fronts it.
 ENV LODESTAR_STATIC=/usr/share/lodestar/static \
-    LODESTAR_HTTP=0.0.0.0:8080
+    LODESTAR_HTTP=0.0.0.0:8080 \
+    LODESTAR_HTTP_INSECURE=1
 USER lodestar
 EXPOSE 5683/udp 5684/udp 5783/udp 5784/udp 8080/tcp
 CMD ["lodestar-server"]
