@@ -15,6 +15,9 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # importing c_literal must not write into the source tree
+from c_literal import c_string  # noqa: E402
+
 NAME_RE = re.compile(r'^(\d{4})_([a-z0-9_]+)\.sql$')
 TXN_RE = re.compile(r'^\s*(BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION)\s*;',
                     re.IGNORECASE | re.MULTILINE)
@@ -23,31 +26,6 @@ TXN_RE = re.compile(r'^\s*(BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION)\s*;',
 def fail(msg):
     sys.stderr.write('embed_migrations: %s\n' % msg)
     sys.exit(1)
-
-
-def c_string(text):
-    """The text as concatenated C string literals, one per source line."""
-    out = []
-    for line in text.encode('utf-8').splitlines(keepends=True):
-        parts = []
-        for b in line:
-            c = chr(b)
-            if c == '\\':
-                parts.append('\\\\')
-            elif c == '"':
-                parts.append('\\"')
-            elif c == '\n':
-                parts.append('\\n')
-            elif c == '\t':
-                parts.append('\\t')
-            elif c == '?':
-                parts.append('\\?')  # no trigraphs
-            elif 32 <= b < 127:
-                parts.append(c)
-            else:
-                parts.append('\\%03o' % b)  # always 3 digits: unambiguous
-        out.append('    "%s"' % ''.join(parts))
-    return '\n'.join(out) if out else '    ""'
 
 
 def main(argv):
@@ -85,7 +63,7 @@ def main(argv):
     for number in sorted(seen):
         base, name, sql = seen[number]
         lines.append('  { %d, "%s",' % (number, name))
-        lines.append(c_string(sql) + ' },')
+        lines.append(c_string(sql.encode('utf-8')) + ' },')
     if not seen:
         lines.append('  { 0, "", "" },')
     lines += [

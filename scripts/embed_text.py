@@ -15,35 +15,13 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # importing c_literal must not write into the source tree
+from c_literal import c_string  # noqa: E402
+
 
 def fail(msg):
     sys.stderr.write('embed_text: %s\n' % msg)
     sys.exit(1)
-
-
-def c_string(data):
-    """The bytes as concatenated C string literals, one per source line."""
-    out = []
-    for line in data.splitlines(keepends=True):
-        parts = []
-        for b in line:
-            c = chr(b)
-            if c == '\\':
-                parts.append('\\\\')
-            elif c == '"':
-                parts.append('\\"')
-            elif c == '\n':
-                parts.append('\\n')
-            elif c == '\t':
-                parts.append('\\t')
-            elif c == '?':
-                parts.append('\\?')  # no trigraphs
-            elif 32 <= b < 127:
-                parts.append(c)
-            else:
-                parts.append('\\%03o' % b)  # always 3 digits: unambiguous
-        out.append('    "%s"' % ''.join(parts))
-    return '\n'.join(out)
 
 
 def main(argv):
