@@ -147,16 +147,7 @@ enum MHD_Result web_bootstrap_list(struct web_http *w, struct MHD_Connection *co
     pthread_mutex_unlock(&w->store_lock);
     if (rc != LS_OK)
         return web_reply_store_error(conn, &err);
-    json_t *list = json_loads(text, 0, NULL);
-    free(text);
-    if (!list)
-        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-                               "cannot read the configuration list");
-    json_t *next = json_null();
-    size_t n = json_array_size(list);
-    if (more && n > 0)
-        next = json_incref(json_object_get(json_array_get(list, n - 1), "name"));
-    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o,s:o}", "configs", list, "next", next));
+    return web_reply_page(conn, text, more, "configs", "name");
 }
 
 /* The stored configuration name as JSON (caller decrefs), or NULL with

@@ -168,6 +168,21 @@ enum MHD_Result web_reply_json(struct MHD_Connection *conn, unsigned status, jso
     return reply(conn, status, body, NULL);
 }
 
+enum MHD_Result web_reply_page(struct MHD_Connection *conn, char *text, bool more,
+                               const char *key, const char *cursor_field)
+{
+    json_t *list = json_loads(text, 0, NULL);
+    free(text);
+    if (!list)
+        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                               "cannot read the %s list", key);
+    json_t *next = json_null();
+    size_t n = json_array_size(list);
+    if (more && n > 0)
+        next = json_incref(json_object_get(json_array_get(list, n - 1), cursor_field));
+    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o,s:o}", key, list, "next", next));
+}
+
 enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                 const char *fmt, ...)
 {

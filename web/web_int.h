@@ -110,6 +110,12 @@ enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, co
  * 404 / 409 / 400 for ENOTFOUND / ECONFLICT / EINVAL, else 500. */
 enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct ls_error *err);
 
+/* One page of a keyset-paged list: {"<key>": [...], "next": <the last
+ * item's cursor_field, or null when there is no more>}.  Consumes text
+ * (the JSON array a store list function returned). */
+enum MHD_Result web_reply_page(struct MHD_Connection *conn, char *text, bool more,
+                               const char *key, const char *cursor_field);
+
 /* Queues a prepared response and counts its status class.  Adds the
  * security headers every answer carries (CSP, nosniff, Referrer-Policy,
  * X-Frame-Options; HSTS over TLS) unless the response already has them. */
