@@ -63,6 +63,13 @@ struct hs_table {
     size_t n, cap;
 };
 
+/* A DTLS session not yet established (issue 10, "HALF-OPEN DTLS"). */
+struct half_open {
+    coap_session_t *s;
+    int64_t since_ms;                   /* monotonic: SERVER_SESSION_NEW, or held */
+    int st;                             /* enum ho_state */
+};
+
 struct runtime_coap {
     coap_context_t *ctx;
     struct cn_entry *cns[CN_BUCKETS];
@@ -90,6 +97,10 @@ struct runtime_coap {
     unsigned ifindex[16];               /* interface indexes, for session lookups */
     size_t n_ifindex;                   /* 0 until first needed */
     long live, live_max, freed;         /* server sessions: now, peak, freed */
+    struct half_open *ho;               /* DTLS sessions not yet established */
+    size_t n_ho, cap_ho;
+    size_t n_open, n_held, n_let_go;    /* entries by state (HO_OPEN, HO_HELD, HO_LET_GO) */
+    struct runtime_loop_timer reaper;   /* 1 s, while ho is not empty */
 };
 
 /* Counters are written on the loop thread and read by /metrics scrapes on
@@ -119,6 +130,16 @@ coap_pdu_code_t runtime_coap_code(enum ls_rc rc)
     }
 }
 
+void runtime_coap_set_code(coap_pdu_t *resp, coap_pdu_code_t code)
+{
+    coap_pdu_set_code(resp, code);
+    if (code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
+        uint8_t buf[4];
+        coap_add_option(resp, COAP_OPTION_MAXAGE,
+                        coap_encode_var_safe(buf, sizeof buf, RUNTIME_COAP_RETRY_AFTER_S), buf);
+    }
+}
+
 static void watch_rehandshake(const char *message);
 static void watch_decrypt_failure(const char *message);
 static void cn_forget(struct runtime_coap *c, const coap_session_t *s);
@@ -134,6 +155,11 @@ static void coap_log_to_ours(coap_log_t level, const char *message)
      * message, which is kept. */
     if (level == LOG_WARNING && ((n >= 11 && memcmp(message + n - 11, "read failed", 11) == 0) ||
                                  strstr(message, strerror(EAGAIN))))
+        return;
+    /* One per half-open session libcoap evicts: a ClientHello flood would
+     * make it a flood of log lines; counted and summarised instead (issue
+     * 10, "HALF-OPEN DTLS"). */
+    if (level == LOG_WARNING && strstr(message, "Incomplete session timed out"))
         return;
     if (level <= LOG_ERR)
         ls_log_error("libcoap", "message=\"%.*s\"", (int)n, message);
@@ -563,6 +589,212 @@ static const coap_bin_const_t *on_psk_identity(coap_bin_const_t *identity,
     return &c->psk;
 }
 
+/*
+ * ---- HALF-OPEN DTLS (issue 10: handshake floods) ----
+ *
+ * What libcoap 4.3.1 with GnuTLS does with a ClientHello from a new
+ * address (coap_endpoint_get_session, coap_dtls_hello; verified by
+ * tests/integration/test_abuse.c):
+ *   - it makes a "HELLO" session and a GnuTLS state with its own cookie
+ *     key, and answers a ClientHello without a valid cookie with a
+ *     HelloVerifyRequest (RFC 6347 4.2.1): no key exchange, no PSK lookup,
+ *     no certificate, and an answer smaller than the question, so a
+ *     spoofed source gains nothing.  It does keep that HELLO session (the
+ *     struct plus the GnuTLS state) until the cookie comes back;
+ *   - with the cookie, the session becomes a server session in handshake;
+ *   - unreferenced HELLO and handshaking sessions together are bounded by
+ *     max_handshake_sessions (default 100; ours: max_handshakes): beyond
+ *     it new ClientHellos are dropped, a legitimate device's included;
+ *   - a HELLO or handshaking session is evicted only when older than 30 s
+ *     (COAP_PARTIAL_SESSION_TIMEOUT, compiled in) and only when a datagram
+ *     from another new address arrives, one per arrival; a handshaking one
+ *     also ends after GnuTLS's retransmissions (1+2+4+8+16 s).
+ * So memory is bounded whatever the flood, but a flood holds every slot
+ * for at least 30 s after it stops.  The reaper below shortens that: once
+ * a second, each DTLS session older than handshake_timeout_s and not
+ * established is disconnected, which frees its GnuTLS state:
+ *   - a handshaking server session is then freed by libcoap's next pass;
+ *   - a HELLO session's struct cannot be freed through 4.3.1's API, so we
+ *     hold a reference on it ("held"): libcoap counts only unreferenced
+ *     sessions against max_handshake_sessions, so the slot is free at once.
+ *     At most HOLD_MAX are held (~1 kB each); a held one is let go (it
+ *     counts again, and libcoap evicts it on a later arrival, being over
+ *     30 s old) when the table is full, or a few per tick once libcoap's
+ *     count is below half the bound.  If its address sends again, libcoap
+ *     uses it as before (a new HelloVerifyRequest); once it turns into a
+ *     handshaking session it is let go and followed afresh.
+ * Entries are removed on SERVER_SESSION_DEL; with GnuTLS every server
+ * session freed before the context goes is announced by that event.  Held
+ * ones are released before the context is freed (it asserts ref == 0).
+ */
+#define HALF_OPEN_MAX 65536             /* tracked at most; beyond: libcoap's own limits */
+#define REAP_PERIOD_MS 1000
+#define HOLD_MAX 8192                   /* HELLO structs held, ~1 kB each */
+#define LIBCOAP_PARTIAL_MS 30000        /* COAP_PARTIAL_SESSION_TIMEOUT_TICKS, 4.3.1 */
+
+enum ho_state {
+    HO_OPEN,        /* counted by libcoap; ours to reap at the timeout */
+    HO_REAPED,      /* a handshaking session we ended: libcoap frees it */
+    HO_HELD,        /* a HELLO we ended and hold: not counted by libcoap */
+    HO_LET_GO,      /* a HELLO we let go: counted, evicted by libcoap */
+};
+
+static void ho_publish(struct runtime_coap *c)
+{
+    __atomic_store_n(&c->stats.dtls_half_open, (uint64_t)c->n_open, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->stats.dtls_held, (uint64_t)c->n_held, __ATOMIC_RELAXED);
+}
+
+static void ho_set(struct runtime_coap *c, struct half_open *e, enum ho_state st)
+{
+    c->n_open -= e->st == HO_OPEN;
+    c->n_held -= e->st == HO_HELD;
+    c->n_let_go -= e->st == HO_LET_GO;
+    e->st = st;
+    c->n_open += st == HO_OPEN;
+    c->n_held += st == HO_HELD;
+    c->n_let_go += st == HO_LET_GO;
+}
+
+/* Forgets entry i (swap with the last); releases a hold. */
+static void ho_drop(struct runtime_coap *c, size_t i)
+{
+    struct half_open *e = &c->ho[i];
+    if (e->st == HO_HELD)
+        coap_session_release(e->s);
+    ho_set(c, e, HO_REAPED);
+    c->ho[i] = c->ho[--c->n_ho];
+}
+
+static void ho_add(struct runtime_coap *c, coap_session_t *s)
+{
+    if (coap_session_get_proto(s) != COAP_PROTO_DTLS)
+        return;
+    STAT_ADD(c, dtls_sessions_new, 1);
+    if (!c->o.handshake_timeout_s)
+        return;         /* no reaper: nothing to follow (the table is its only user) */
+    if (c->n_ho == c->cap_ho) {
+        size_t cap = c->cap_ho ? c->cap_ho * 2 : 64;
+        struct half_open *h = cap <= HALF_OPEN_MAX ? realloc(c->ho, cap * sizeof *h) : NULL;
+        if (!h)
+            return;
+        c->ho = h;
+        c->cap_ho = cap;
+    }
+    struct half_open *e = &c->ho[c->n_ho++];
+    *e = (struct half_open){ s, runtime_loop_now_ms(c->loop), HO_REAPED };
+    ho_set(c, e, HO_OPEN);
+    ho_publish(c);
+    if (!runtime_loop_timer_active(&c->reaper) &&
+        runtime_loop_timer_start(c->loop, &c->reaper, REAP_PERIOD_MS, REAP_PERIOD_MS,
+                                 NULL) != LS_OK)
+        ls_log_warn("dtls_reaper_not_armed", "reason=\"out of memory\"");
+}
+
+static void ho_del(struct runtime_coap *c, coap_session_t *s)
+{
+    for (size_t i = 0; i < c->n_ho; i++)
+        if (c->ho[i].s == s) {
+            ho_drop(c, i);
+            ho_publish(c);
+            return;
+        }
+}
+
+/* Frees the TLS state of a session that is not established (outside
+ * libcoap callbacks). */
+static void ho_cut(coap_session_t *s)
+{
+    coap_session_reference(s);
+    coap_session_disconnected(s, COAP_NACK_TLS_FAILED);
+    coap_session_release(s);
+}
+
+/* Lets the oldest held HELLO go; false when none is held. */
+static bool ho_let_go_oldest(struct runtime_coap *c)
+{
+    struct half_open *old = NULL;
+    for (size_t i = 0; i < c->n_ho; i++)
+        if (c->ho[i].st == HO_HELD && (!old || c->ho[i].since_ms < old->since_ms))
+            old = &c->ho[i];
+    if (!old)
+        return false;
+    coap_session_release(old->s);
+    ho_set(c, old, HO_LET_GO);
+    return true;
+}
+
+/* One entry at tick time; counts what it reaped. */
+static void ho_tick_one(struct runtime_coap *c, size_t *i, int64_t now, unsigned *hello,
+                        unsigned *hs)
+{
+    struct half_open *e = &c->ho[*i];
+    bool is_hello = coap_session_get_type(e->s) == COAP_SESSION_TYPE_HELLO;
+    if (coap_session_get_state(e->s) == COAP_SESSION_STATE_ESTABLISHED) {
+        ho_drop(c, (*i)--);                     /* done: no longer followed */
+        return;
+    }
+    if (e->st == HO_HELD && !is_hello) {        /* its cookie came back after all */
+        coap_session_release(e->s);
+        e->since_ms = now;
+        ho_set(c, e, HO_OPEN);
+        return;
+    }
+    if (e->st != HO_OPEN || now - e->since_ms < (int64_t)c->o.handshake_timeout_s * 1000)
+        return;
+    ho_cut(e->s);
+    if (!is_hello) {
+        ho_set(c, e, HO_REAPED);
+        (*hs)++;
+        return;
+    }
+    (*hello)++;
+    if (c->n_held >= HOLD_MAX)
+        ho_let_go_oldest(c);
+    coap_session_reference(e->s);
+    ho_set(c, e, HO_HELD);
+}
+
+static void on_reap(struct runtime_loop *loop, void *arg)
+{
+    struct runtime_coap *c = arg;
+    int64_t now = runtime_loop_now_ms(loop);
+    unsigned hello = 0, hs = 0;
+    for (size_t i = 0; i < c->n_ho; i++)
+        ho_tick_one(c, &i, now, &hello, &hs);
+    /* Let old held ones go while libcoap's count is low: they are evicted
+     * by later arrivals (over 30 s old) and free their memory. */
+    size_t bound = (size_t)c->stats.max_handshakes, budget = bound / 8 + 1;
+    while (budget-- && c->n_held && c->n_open + c->n_let_go < bound / 2) {
+        struct half_open *old = NULL;
+        for (size_t i = 0; i < c->n_ho; i++)
+            if (c->ho[i].st == HO_HELD && (!old || c->ho[i].since_ms < old->since_ms))
+                old = &c->ho[i];
+        if (!old || now - old->since_ms < LIBCOAP_PARTIAL_MS || !ho_let_go_oldest(c))
+            break;
+    }
+    STAT_ADD(c, dtls_reaped_hello, hello);
+    STAT_ADD(c, dtls_reaped_handshake, hs);
+    ho_publish(c);
+    if (hello || hs) {
+        ls_log_info("dtls_half_open_reaped", "hello=%u handshake=%u tracked=%zu held=%zu "
+                    "timeout_s=%u", hello, hs, c->n_ho, c->n_held, c->o.handshake_timeout_s);
+        runtime_coap_kick(c);   /* libcoap frees the ended sessions */
+    }
+    if (!c->n_ho)
+        runtime_loop_timer_stop(loop, &c->reaper);
+}
+
+/* Before the context is freed: it asserts every session is unreferenced. */
+static void ho_release_all(struct runtime_coap *c)
+{
+    for (size_t i = 0; i < c->n_ho; i++)
+        if (c->ho[i].st == HO_HELD) {
+            coap_session_release(c->ho[i].s);
+            ho_set(c, &c->ho[i], HO_LET_GO);
+        }
+}
+
 static int on_event(coap_session_t *s, const coap_event_t ev)
 {
     struct runtime_coap *c = runtime_coap_from_context(coap_session_get_context(s));
@@ -573,10 +805,16 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
         c->live++;
         if (c->live > c->live_max)
             c->live_max = c->live;
+        ho_add(c, s);
     } else if (ev == COAP_EVENT_SERVER_SESSION_DEL) {
         c->live--;
         c->freed++;
+        if (c->n_ho && coap_session_get_proto(s) == COAP_PROTO_DTLS)
+            ho_del(c, s);
     }
+    if (ev == COAP_EVENT_SERVER_SESSION_NEW || ev == COAP_EVENT_SERVER_SESSION_DEL)
+        __atomic_store_n(&c->stats.sessions_live, (uint64_t)(c->live > 0 ? c->live : 0),
+                         __ATOMIC_RELAXED);
     switch (ev) {
     case COAP_EVENT_DTLS_ERROR:
         STAT_ADD(c, dtls_failures, 1);
@@ -744,6 +982,12 @@ const char *runtime_coap_session_rpk_id(const struct runtime_coap *c, const coap
     return e && e->rpk && e->key_id[0] ? e->key_id : NULL;
 }
 
+const char *runtime_coap_session_cert_id(const struct runtime_coap *c, const coap_session_t *s)
+{
+    const struct cn_entry *e = cn_find(c, s);
+    return e && !e->rpk && e->key_id[0] ? e->key_id : NULL;
+}
+
 /* "sha256:" and the hex of the first 16 bytes of SHA-256(spki): names the
  * key stably in registrations and logs without being a secret. */
 static void key_id(const uint8_t *spki, size_t len, char out[RUNTIME_COAP_KEY_ID_LEN + 1])
@@ -777,6 +1021,9 @@ static int on_cn(const char *cn, const uint8_t *der, size_t der_len, coap_sessio
             ls_log_info("dtls_refused", "reason=\"unknown raw public key\"");
             return 0;
         }
+    } else if (c->o.x509 && !c->o.x509(c->o.x509_arg, cn, der, der_len)) {
+        ls_log_info("dtls_refused", "reason=\"certificate refused\"");   /* revoked */
+        return 0;
     }
     cn_forget(c, s);
     size_t n = strlen(cn);
@@ -786,8 +1033,7 @@ static int on_cn(const char *cn, const uint8_t *der, size_t der_len, coap_sessio
     e->session = s;
     e->rpk = rpk;
     e->key_id[0] = '\0';
-    if (rpk)
-        key_id(der, der_len, e->key_id);
+    key_id(der, der_len, e->key_id);    /* RPK: the key's id; X.509: the certificate's */
     memcpy(e->cn, cn, n + 1);
     e->next = c->cns[cn_bucket(s)];
     c->cns[cn_bucket(s)] = e;
@@ -901,6 +1147,8 @@ struct runtime_coap *runtime_coap_start(struct runtime_loop *loop,
     c->loop = loop;
     c->o = *o;
     runtime_loop_timer_init(&c->kick, on_kick, c);
+    runtime_loop_timer_init(&c->reaper, on_reap, c);
+    c->stats.max_handshakes = o->max_handshakes ? o->max_handshakes : 100;
     c->ctx = coap_new_context(NULL);
     if (!c->ctx) {
         ls_error_set(err, LS_EIO, "coap: cannot create a context");
@@ -917,6 +1165,8 @@ struct runtime_coap *runtime_coap_start(struct runtime_loop *loop,
         coap_context_set_session_timeout(c->ctx, o->session_timeout_s);
     if (o->max_idle_sessions)
         coap_context_set_max_idle_sessions(c->ctx, o->max_idle_sessions);
+    if (o->max_handshakes)
+        coap_context_set_max_handshake_sessions(c->ctx, o->max_handshakes);
     coap_register_event_handler(c->ctx, on_event);
     coap_register_nack_handler(c->ctx, on_nack);
     if (open_endpoints(c, err) != LS_OK)
@@ -942,12 +1192,14 @@ void runtime_coap_free(struct runtime_coap *c)
         return;
     ls_log_info("coap_sessions", "live=%ld max=%ld freed=%ld", c->live, c->live_max, c->freed);
     runtime_loop_timer_stop(c->loop, &c->kick);
+    runtime_loop_timer_stop(c->loop, &c->reaper);
     runtime_loop_watch_remove(c->loop, c->watch);
     for (size_t i = 0; i < MAX_CONTEXTS; i++)
         if (contexts[i] == c)
             contexts[i] = NULL;
     while (c->n_doomed)
         coap_session_release(c->doomed[--c->n_doomed]);
+    ho_release_all(c);
     free(c->doomed);
     set_clear(&c->suspects);
     set_clear(&c->probing);
@@ -964,6 +1216,7 @@ void runtime_coap_free(struct runtime_coap *c)
         coap_free_context(c->ctx);
     }
     free(c->hs.slot);      /* after the context: its sessions' deletions use it */
+    free(c->ho);
     if (c->rpk_pem) {
         explicit_bzero(c->rpk_pem, c->rpk_pem_len);
         free(c->rpk_pem);
@@ -1028,6 +1281,35 @@ void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats 
     _Static_assert(sizeof *out % sizeof(uint64_t) == 0, "runtime_coap_stats: uint64_t only");
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
         o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+void runtime_coap_write_flood_metrics(const struct runtime_coap_stats *cs, FILE *out)
+{
+    fprintf(out, "# HELP lodestar_dtls_sessions_created_total DTLS server sessions created "
+                 "(a ClientHello from a new address).\n"
+                 "# TYPE lodestar_dtls_sessions_created_total counter\n"
+                 "lodestar_dtls_sessions_created_total %llu\n"
+                 "# HELP lodestar_dtls_half_open_sessions DTLS sessions not yet established "
+                 "and not yet reaped (0 when --dtls-handshake-timeout is 0).\n# TYPE lodestar_dtls_half_open_sessions gauge\n"
+                 "lodestar_dtls_half_open_sessions %llu\n"
+                 "# HELP lodestar_dtls_half_open_reaped_total Half-open DTLS sessions dropped "
+                 "after --dtls-handshake-timeout: hello = the cookie never came back, "
+                 "handshake = it did, the handshake never finished.\n"
+                 "# TYPE lodestar_dtls_half_open_reaped_total counter\n"
+                 "lodestar_dtls_half_open_reaped_total{stage=\"hello\"} %llu\n"
+                 "lodestar_dtls_half_open_reaped_total{stage=\"handshake\"} %llu\n"
+                 "# HELP lodestar_dtls_hello_held Reaped HelloVerifyRequest-stage sessions "
+                 "held out of libcoap's handshake count (at most 8192).\n"
+                 "# TYPE lodestar_dtls_hello_held gauge\nlodestar_dtls_hello_held %llu\n"
+                 "# HELP lodestar_dtls_max_handshakes DTLS sessions allowed in handshake at "
+                 "once (--dtls-max-handshakes).\n# TYPE lodestar_dtls_max_handshakes gauge\n"
+                 "lodestar_dtls_max_handshakes %llu\n"
+                 "# HELP lodestar_coap_sessions CoAP server sessions (UDP and DTLS) now.\n"
+                 "# TYPE lodestar_coap_sessions gauge\nlodestar_coap_sessions %llu\n",
+            (unsigned long long)cs->dtls_sessions_new, (unsigned long long)cs->dtls_half_open,
+            (unsigned long long)cs->dtls_reaped_hello,
+            (unsigned long long)cs->dtls_reaped_handshake, (unsigned long long)cs->dtls_held,
+            (unsigned long long)cs->max_handshakes, (unsigned long long)cs->sessions_live);
 }
 
 /* ---- issue 5: NACK hook, sessions to NoSec devices ---- */

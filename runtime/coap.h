@@ -32,6 +32,7 @@
  *   runtime_coap_set_after_io            deferred work after coap_io_process
  *   runtime_coap_session_addr / _is_dtls / _psk_identity / _cn   session facts
  *   runtime_coap_code                    enum ls_rc -> CoAP response code
+ *   runtime_coap_set_code                an answer's code (5.03: with Max-Age)
  *   runtime_coap_answered                count an answer (and a handshake)
  *   runtime_coap_stats                   counters for /metrics
  *
@@ -44,6 +45,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "runtime/addr.h"
 #include "runtime/err.h"
@@ -75,6 +77,14 @@ typedef void runtime_coap_session_fn(void *arg, coap_session_t *session);
  */
 typedef const char *runtime_coap_rpk_fn(void *arg, const uint8_t *spki, size_t spki_len);
 
+/*
+ * X.509 check (issue 7), called inside a DTLS handshake once the device's
+ * certificate passed the CA checks, with its CN and DER.  Return false to
+ * refuse the handshake (a revoked certificate).  Memory only.
+ */
+typedef bool runtime_coap_x509_fn(void *arg, const char *cn, const uint8_t *der,
+                                  size_t der_len);
+
 struct runtime_coap_options {
     const struct runtime_addr *coap;    /* UDP listen address; NULL = none */
     const struct runtime_addr *coaps;   /* DTLS listen address; NULL = none */
@@ -96,6 +106,15 @@ struct runtime_coap_options {
     const char *ca_file;                /* CAs that sign device certificates */
     runtime_coap_rpk_fn *rpk;           /* RPK mode: the device key lookup */
     void *rpk_arg;
+    runtime_coap_x509_fn *x509;         /* X.509 mode: may be NULL (CA alone) */
+    void *x509_arg;
+    /* Issue 10 (DTLS handshake floods; see coap.c, "HALF-OPEN DTLS").
+     * max_handshakes: DTLS sessions in handshake at once (libcoap's
+     * coap_context_set_max_handshake_sessions; 0 = libcoap's 100).
+     * handshake_timeout_s: a DTLS session not established after this many
+     * seconds loses its handshake state (0 = leave it to libcoap, ~30 s). */
+    unsigned max_handshakes;
+    unsigned handshake_timeout_s;
 };
 
 /*
@@ -183,6 +202,11 @@ const char *runtime_coap_session_rpk_endpoint(const struct runtime_coap *c,
 #define RUNTIME_COAP_KEY_ID_LEN (7 + 32)
 const char *runtime_coap_session_rpk_id(const struct runtime_coap *c, const coap_session_t *s);
 
+/* Issue 7: the id of the certificate an X.509 session authenticated with,
+ * "sha256:" + hex of the first 16 bytes of SHA-256(certificate DER) (what
+ * an issued X.509 credential's identity is), or NULL. */
+const char *runtime_coap_session_cert_id(const struct runtime_coap *c, const coap_session_t *s);
+
 /* The PSK identity the session authenticated with; NULL (len 0) for UDP,
  * X.509 and RPK sessions.  Borrowed for the life of the session. */
 const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t *len);
@@ -196,6 +220,14 @@ const uint8_t *runtime_coap_session_psk_identity(const coap_session_t *s, size_t
  * success codes depend on the method, the handler picks them.
  */
 coap_pdu_code_t runtime_coap_code(enum ls_rc rc);
+
+/*
+ * runtime_coap_set_code -- set an answer's code; a 5.03 also gets Max-Age
+ * RUNTIME_COAP_RETRY_AFTER_S, which tells the device when to try again
+ * (RFC 7252 5.9.3.4) instead of leaving it to its own backoff.
+ */
+#define RUNTIME_COAP_RETRY_AFTER_S 5
+void runtime_coap_set_code(coap_pdu_t *resp, coap_pdu_code_t code);
 
 /*
  * runtime_coap_answered -- account for one request a handler just handled:
@@ -254,7 +286,23 @@ struct runtime_coap_stats {
                                    wrong PSK key, bad certificate), and authenticated
                                    sessions that died before their first request */
     uint64_t answers[256];      /* answers by CoAP code byte (class << 5 | detail) */
+    /* --- Added in issue 10 (abuse: DTLS handshake floods). --- */
+    uint64_t dtls_sessions_new; /* DTLS server sessions libcoap created (one per
+                                   ClientHello from a new address) */
+    uint64_t dtls_half_open;    /* gauge: DTLS sessions not yet established now */
+    uint64_t dtls_reaped_hello; /* cookie sent, never came back: state freed at timeout */
+    uint64_t dtls_reaped_handshake; /* cookie returned, handshake never finished */
+    uint64_t dtls_held;         /* gauge: reaped HELLO sessions held out of libcoap's
+                                   handshake count (runtime/coap.c, HALF-OPEN DTLS) */
+    uint64_t sessions_live;     /* gauge: server sessions (UDP and DTLS) now */
+    uint64_t max_handshakes;    /* the configured bound (libcoap's 100 when unset) */
 };
 void runtime_coap_stats(const struct runtime_coap *c, struct runtime_coap_stats *out);
+
+/* Issue 10: writes the DTLS flood figures of cs in Prometheus text format
+ * (lodestar_dtls_sessions_created_total, lodestar_dtls_half_open_sessions,
+ * lodestar_dtls_half_open_reaped_total{stage}, lodestar_dtls_max_handshakes,
+ * lodestar_coap_sessions); both daemons' /metrics. */
+void runtime_coap_write_flood_metrics(const struct runtime_coap_stats *cs, FILE *out);
 
 #endif /* LODESTAR_RUNTIME_COAP_H */

@@ -35,6 +35,11 @@ enum opt_id {
     OPT_ADMIN_TOKEN, OPT_MODELS, OPT_LOG_LEVEL, OPT_CA_FILE, OPT_METRICS,
     OPT_DTLS_CERT, OPT_DTLS_KEY, OPT_BS_RATE_LIMIT,
     OPT_HTTP_CERT, OPT_HTTP_KEY, OPT_HTTP_INSECURE, OPT_ISSUED_TTL,
+    OPT_REG_RATE_LIMIT, OPT_REG_RATE_BURST, OPT_NOSEC_MAX,        /* issue 10 (ABUSE) */
+    OPT_DTLS_MAX_HANDSHAKES, OPT_DTLS_HANDSHAKE_TIMEOUT,          /* issue 10 (ABUSE) */
+    OPT_ROTATE_MASTER_KEY,                                        /* issue 10 (OPS) */
+    OPT_DEVICE_CA_CERT, OPT_DEVICE_CA_KEY, OPT_DEVICE_CERT_DAYS,  /* issue 7 (CRED) */
+    OPT_SERVER_CERT,                                              /* issue 7 (CRED) */
     OPT_COUNT
 };
 
@@ -69,8 +74,10 @@ static const struct opt opts[OPT_COUNT] = {
         { "127.0.0.1:8080", NULL }, "HTTP API and dashboard listen address (port 0: pick one)" },
     [OPT_STATIC] = { "--static", "LODESTAR_STATIC", "DIR", KIND_DIR, FOR_SERVER,
         { RUNTIME_CONFIG_STATIC_DIR, NULL }, "directory of the browser dashboard served at /" },
-    [OPT_MASTER_KEY] = { "--master-key", "LODESTAR_MASTER_KEY", "HEX64", KIND_KEY, FOR_BOTH,
-        { NULL, NULL }, "32-byte key (64 hex digits) that encrypts stored secrets; required" },
+    [OPT_MASTER_KEY] = { "--master-key", "LODESTAR_MASTER_KEY", "HEX64", KIND_KEY,
+        FOR_BOTH, { NULL, NULL },
+        "32-byte key (64 hex digits, or @FILE holding them) that encrypts stored secrets; "
+        "required" },
     [OPT_ADMIN_TOKEN] = { "--admin-token", "LODESTAR_ADMIN_TOKEN", "TOKEN", KIND_STRING,
         FOR_SERVER, { NULL, NULL }, "ensure an admin API token with this secret exists" },
     [OPT_MODELS] = { "--models", "LODESTAR_MODELS", "DIR", KIND_DIR, FOR_BOTH,
@@ -98,6 +105,47 @@ static const struct opt opts[OPT_COUNT] = {
     [OPT_ISSUED_TTL] = { "--issued-ttl", "LODESTAR_ISSUED_TTL", "SECONDS", KIND_UINT, FOR_BOTH,
         { "86400", "86400" },
         "issued credentials never used to register expire after this; 0 = never" },
+    /* Issue 10 (abuse): registration spam and DTLS handshake floods. */
+    [OPT_REG_RATE_LIMIT] = { "--reg-rate-limit", "LODESTAR_REG_RATE_LIMIT", "N", KIND_UINT,
+        FOR_SERVER, { "100", NULL },
+        "NoSec Registers accepted per source address (IPv6: per /64) per second, beyond "
+        "--reg-rate-burst (more: 4.29 with Max-Age); 0 = no limit" },
+    [OPT_REG_RATE_BURST] = { "--reg-rate-burst", "LODESTAR_REG_RATE_BURST", "N", KIND_UINT,
+        FOR_SERVER, { "2000", NULL },
+        "NoSec Registers one source address may send at once before --reg-rate-limit applies "
+        "(a non-transparent UDP proxy is one address)" },
+    [OPT_NOSEC_MAX] = { "--nosec-max", "LODESTAR_NOSEC_MAX", "N", KIND_UINT, FOR_SERVER,
+        { "0", NULL },
+        "live NoSec (unauthenticated) registrations at most; a new NoSec endpoint beyond it "
+        "gets 5.03 with Max-Age 60; 0 = no cap" },
+    [OPT_DTLS_MAX_HANDSHAKES] = { "--dtls-max-handshakes", "LODESTAR_DTLS_MAX_HANDSHAKES", "N",
+        KIND_UINT, FOR_BOTH, { "1000", "1000" },
+        "DTLS sessions in handshake at once (more ClientHellos are dropped); 0 = libcoap's 100" },
+    [OPT_DTLS_HANDSHAKE_TIMEOUT] = { "--dtls-handshake-timeout", "LODESTAR_DTLS_HANDSHAKE_TIMEOUT",
+        "SECONDS", KIND_UINT, FOR_BOTH, { "15", "15" },
+        "a DTLS handshake not finished after this is dropped and its state freed; "
+        "0 = libcoap's own (about 30 s)" },
+    /* Issue 10 (secrets at rest, OPS): a one-shot command, not a setting. */
+    [OPT_ROTATE_MASTER_KEY] = { "--rotate-master-key", "LODESTAR_ROTATE_MASTER_KEY",
+        "HEX64", KIND_KEY, FOR_SERVER, { NULL, NULL },
+        "re-encrypt every stored secret from --master-key to this key (64 hex digits, or "
+        "@FILE) in one transaction, then exit without serving (docs/operations.md)" },
+    /* Issue 7 (X.509 issuing, CRED): the device CA lodestar-bootstrap signs
+     * the certificates of "credentials": "issue" x509 accounts with. */
+    [OPT_DEVICE_CA_CERT] = { "--device-ca-cert", "LODESTAR_DEVICE_CA_CERT", "FILE", KIND_FILE,
+        FOR_BOOTSTRAP, { NULL, NULL },
+        "device CA certificate (PEM): issuer of the certificates issued for x509 server "
+        "accounts (with --device-ca-key; docs/bootstrap.md)" },
+    [OPT_DEVICE_CA_KEY] = { "--device-ca-key", "LODESTAR_DEVICE_CA_KEY", "FILE", KIND_FILE,
+        FOR_BOOTSTRAP, { NULL, NULL },
+        "the device CA's private key (PEM); a secret: keep the file readable by the daemon only" },
+    [OPT_DEVICE_CERT_DAYS] = { "--device-cert-days", "LODESTAR_DEVICE_CERT_DAYS", "DAYS",
+        KIND_UINT, FOR_BOOTSTRAP, { NULL, "365" },
+        "validity of an issued device certificate, in days (1..36500)" },
+    [OPT_SERVER_CERT] = { "--server-cert", "LODESTAR_SERVER_CERT", "FILE", KIND_FILE,
+        FOR_BOOTSTRAP, { NULL, NULL },
+        "lodestar-server's DTLS certificate (PEM), written as Server Public Key /0/x/4 of "
+        "issued x509 accounts; unset: the configuration's server_public_key, if any" },
 };
 
 /* Settings that have only an environment variable (read where they are
@@ -116,6 +164,9 @@ static const struct env_only env_only[] = {
       "ms a queue-mode device stays reachable after it talks (SERVER_COMMANDS_AWAKE_MS)" },
     { "LODESTAR_COMMAND_TTL", FOR_SERVER, "86400",
       "seconds a queued command lives without its own \"ttl\" (SERVER_COMMANDS_TTL_DEFAULT_S)" },
+    { "LODESTAR_STORE_QUEUE", FOR_SERVER, "50000",
+      "store operations (Registers, Updates, Sends, notifications) waiting for the database at "
+      "most; beyond it the device gets 5.03 with Max-Age (store/registrations.c)" },
 };
 
 #define N_ENV_ONLY (sizeof env_only / sizeof env_only[0])
@@ -238,8 +289,8 @@ static int hexval(unsigned char c)
 }
 
 /* Never echoes the text: even a wrong key may be a real key mistyped. */
-static enum ls_rc parse_key(const char *text, uint8_t key[RUNTIME_CONFIG_MASTER_KEY_LEN],
-                            struct ls_error *err)
+static enum ls_rc parse_key_text(const char *text, uint8_t key[RUNTIME_CONFIG_MASTER_KEY_LEN],
+                                 struct ls_error *err)
 {
     size_t n = strlen(text);
     if (n != 2 * RUNTIME_CONFIG_MASTER_KEY_LEN)
@@ -256,6 +307,35 @@ static enum ls_rc parse_key(const char *text, uint8_t key[RUNTIME_CONFIG_MASTER_
         key[i] = (uint8_t)(hi << 4 | lo);
     }
     return LS_OK;
+}
+
+/*
+ * Issue 10 (OPS): "@FILE" reads the key from a file (64 hex digits, a
+ * trailing newline allowed), so it need not be on a command line or in an
+ * environment; e.g. a systemd credential or a Docker secret.  The file's
+ * bytes are wiped after use.
+ */
+static enum ls_rc parse_key(const char *text, uint8_t key[RUNTIME_CONFIG_MASTER_KEY_LEN],
+                            struct ls_error *err)
+{
+    if (text[0] != '@')
+        return parse_key_text(text, key, err);
+    char buf[2 * RUNTIME_CONFIG_MASTER_KEY_LEN + 64];
+    FILE *f = fopen(text + 1, "re");
+    if (!f)
+        return ls_error_set(err, LS_EINVAL, "cannot read key file \"%s\": %s", text + 1,
+                            strerror(errno));
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool too_long = n == sizeof buf - 1 && fgetc(f) != EOF;
+    fclose(f);
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    enum ls_rc rc = too_long ? ls_error_set(err, LS_EINVAL, "key file \"%s\" is too long "
+                                            "(want 64 hex digits)", text + 1)
+                             : parse_key_text(buf, key, err);
+    explicit_bzero(buf, sizeof buf);
+    return rc;
 }
 
 static enum ls_rc check_path(const char *path, bool want_dir, struct ls_error *err)
@@ -337,6 +417,22 @@ static void store_string(struct runtime_config *cfg, enum opt_id id, const char 
     case OPT_DTLS_KEY: cfg->dtls_key = v; break;
     case OPT_HTTP_CERT: cfg->http_cert = v; break;
     case OPT_HTTP_KEY: cfg->http_key = v; break;
+    case OPT_DEVICE_CA_CERT: cfg->device_ca_cert = v; break;
+    case OPT_DEVICE_CA_KEY: cfg->device_ca_key = v; break;
+    case OPT_SERVER_CERT: cfg->server_cert = v; break;
+    default: break;
+    }
+}
+
+/* Issue 10 (abuse): the limits' numbers. */
+static void store_uint(struct runtime_config *cfg, enum opt_id id, unsigned n)
+{
+    switch (id) {
+    case OPT_REG_RATE_LIMIT: cfg->reg_rate_limit = n; break;
+    case OPT_REG_RATE_BURST: cfg->reg_rate_burst = n; break;
+    case OPT_NOSEC_MAX: cfg->nosec_max = n; break;
+    case OPT_DTLS_MAX_HANDSHAKES: cfg->dtls_max_handshakes = n; break;
+    case OPT_DTLS_HANDSHAKE_TIMEOUT: cfg->dtls_handshake_timeout_s = n; break;
     default: break;
     }
 }
@@ -358,6 +454,10 @@ static enum ls_rc apply(struct runtime_config *cfg, enum opt_id id, const char *
                                 "debug)", v);
         return LS_OK;
     case KIND_KEY:
+        if (id == OPT_ROTATE_MASTER_KEY) {
+            cfg->rotate_master_key = true;
+            return parse_key(v, cfg->new_master_key, err);
+        }
         return parse_key(v, cfg->master_key, err);
     case KIND_DIR:
     case KIND_FILE: {
@@ -374,12 +474,20 @@ static enum ls_rc apply(struct runtime_config *cfg, enum opt_id id, const char *
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
         unsigned long max = id == OPT_ISSUED_TTL ? 31622400 : 1000000;   /* TTL: a year */
-        if (!*v || *end || *v == '-' || *v == '+' || errno || n > max)
-            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a number 0..%lu", v, max);
-        if (id == OPT_ISSUED_TTL)
+        if (id == OPT_DEVICE_CERT_DAYS)
+            max = 36500;
+        if (!*v || *end || *v == '-' || *v == '+' || errno || n > max ||
+            (id == OPT_DEVICE_CERT_DAYS && n == 0))
+            return ls_error_set(err, LS_EINVAL, "\"%s\" is not a number %d..%lu", v,
+                                id == OPT_DEVICE_CERT_DAYS, max);
+        if (id == OPT_DEVICE_CERT_DAYS)
+            cfg->device_cert_days = (unsigned)n;
+        else if (id == OPT_ISSUED_TTL)
             cfg->issued_ttl_s = (int64_t)n;
-        else
+        else if (id == OPT_BS_RATE_LIMIT)
             cfg->bs_rate_limit = (unsigned)n;
+        else
+            store_uint(cfg, id, (unsigned)n);
         return LS_OK;
     }
     case KIND_BOOL:
@@ -398,7 +506,7 @@ static enum ls_rc validate(struct runtime_config *cfg, const struct raw *raw,
         if (!has_opt(cfg->daemon, o))
             continue;
         if (!raw->val[i]) {
-            if (o->kind == KIND_KEY)
+            if (i == OPT_MASTER_KEY)
                 return ls_error_set(err, LS_EINVAL, "%s: required; make one with: "
                                     "openssl rand -hex 32", o->flag);
             continue;
@@ -495,8 +603,10 @@ void runtime_config_help(FILE *out, enum runtime_config_daemon daemon)
 
 void runtime_config_clear(struct runtime_config *cfg)
 {
-    if (cfg)
-        explicit_bzero(cfg->master_key, sizeof cfg->master_key);
+    if (!cfg)
+        return;
+    explicit_bzero(cfg->master_key, sizeof cfg->master_key);
+    explicit_bzero(cfg->new_master_key, sizeof cfg->new_master_key);
 }
 
 /* Bounded appender for the redaction; cuts silently at cap - 1. */
@@ -610,7 +720,7 @@ static void md_default(FILE *out, enum runtime_config_daemon daemon, const struc
         fputs("the source tree's `static/` (compile-time)", out);
     else if (d)
         fprintf(out, "`%s`", d);
-    else if (o->kind == KIND_KEY)
+    else if (o == &opts[OPT_MASTER_KEY])
         fputs("none (required)", out);
     else if (o->kind == KIND_BOOL)
         fputs("off", out);

@@ -101,6 +101,31 @@ struct runtime_config {
     const char *http_cert;
     const char *http_key;
     bool http_insecure;
+    /* Added in issue 10 (abuse, runtime/ratelimit.h): --reg-rate-limit
+     * NoSec Registers per source address per second after a burst of
+     * --reg-rate-burst (limit 0 = off); --nosec-max live NoSec
+     * registrations (0 = no cap); --dtls-max-handshakes DTLS sessions in
+     * handshake at once (0 = libcoap's 100); --dtls-handshake-timeout
+     * seconds before a half-open handshake is dropped (0 = libcoap's). */
+    unsigned reg_rate_limit;
+    unsigned reg_rate_burst;
+    unsigned nosec_max;
+    unsigned dtls_max_handshakes;
+    unsigned dtls_handshake_timeout_s;
+    /* Added in issue 10 (secrets at rest, OPS): --rotate-master-key, the
+     * key every stored secret is re-encrypted to (store/rekey.h); then
+     * lodestar-server exits instead of serving.  Wiped with master_key. */
+    bool rotate_master_key;
+    uint8_t new_master_key[RUNTIME_CONFIG_MASTER_KEY_LEN]; /* secret */
+    /* Added in issue 7 (X.509 issuing, CRED; bootstrap only):
+     * --device-ca-cert/--device-ca-key, the device CA (PEM files, both or
+     * neither) that signs issued device certificates, valid
+     * --device-cert-days; --server-cert, lodestar-server's certificate
+     * written as /0/x/4 of issued x509 accounts.  NULL = not configured. */
+    const char *device_ca_cert;
+    const char *device_ca_key;
+    unsigned device_cert_days;
+    const char *server_cert;
 };
 
 /* "lodestar-server" or "lodestar-bootstrap". */
@@ -144,7 +169,7 @@ void runtime_config_markdown(FILE *out);
  * admin_token=set|unset.  Never a secret. */
 void runtime_config_log(const struct runtime_config *cfg);
 
-/* Wipes the master key (explicit_bzero); safe to call twice. */
+/* Wipes the master keys (explicit_bzero); safe to call twice. */
 void runtime_config_clear(struct runtime_config *cfg);
 
 /*

@@ -31,6 +31,7 @@ struct server_registry {
     void *arg;
     struct table by_id, by_ep, by_addr;
     size_t count;
+    size_t nosec;         /* entries with security "nosec" (issue 10, --nosec-max) */
 };
 
 static uint64_t fnv1a(const char *p, size_t n)
@@ -217,6 +218,8 @@ enum ls_rc server_registry_add(struct server_registry *r, struct server_reg *e,
     table_insert(&r->by_ep, e, KEY_EP);
     table_insert(&r->by_addr, e, KEY_ADDR);
     r->count++;
+    if (strcmp(e->security, "nosec") == 0)
+        r->nosec++;
     return LS_OK;
 }
 
@@ -227,6 +230,8 @@ void server_registry_remove(struct server_registry *r, struct server_reg *e)
     table_unlink(&r->by_ep, e, KEY_EP);
     table_unlink(&r->by_addr, e, KEY_ADDR);
     r->count--;
+    if (strcmp(e->security, "nosec") == 0)
+        r->nosec--;
     server_registry_bind_session(r, e, NULL);
     server_reg_free(e);
 }
@@ -334,6 +339,11 @@ enum ls_rc server_registry_arm(struct server_registry *r, struct server_reg *e,
 size_t server_registry_count(const struct server_registry *r)
 {
     return r->count;
+}
+
+size_t server_registry_count_nosec(const struct server_registry *r)
+{
+    return r->nosec;
 }
 
 enum ls_rc server_registry_new_id(const struct server_registry *r, char *id,

@@ -154,6 +154,10 @@ enum ls_rc server_registry_arm(struct server_registry *r, struct server_reg *reg
 
 size_t server_registry_count(const struct server_registry *r);
 
+/* Entries whose security is "nosec" (a registration's security never
+ * changes while it is in the registry).  Issue 10: --nosec-max. */
+size_t server_registry_count_nosec(const struct server_registry *r);
+
 /* Fills id (SERVER_REGISTRY_ID_LEN + 1 bytes) with a random url-safe id that
  * no entry has.  LS_EIO when the random source fails. */
 enum ls_rc server_registry_new_id(const struct server_registry *r, char *id,
