@@ -9,7 +9,9 @@
  * (or NoSec for a device that has PSK credentials), 4.04 for an unknown
  * location, 4.12 for an LwM2M
  * version we do not speak (server/registration_params.h decides 4.00 vs
- * 4.12).
+ * 4.12).  Issue 10 (abuse, nosec_admit): a NoSec Register over its source
+ * address's rate gets 4.29, one beyond the cap on live NoSec registrations
+ * 5.03, both with Max-Age (docs/api.md, "Registration spam").
  *
  * DURABILITY.  A change is committed before its answer leaves.  A handler
  * validates the request, queues the change on the store worker (which
@@ -45,11 +47,19 @@
  * the Update must then come with the identity the registration was made
  * with (else 4.04, which makes the client register again).
  *
+ * DATABASE AWAY, QUEUE FULL (issue 10.3).  The store worker refuses new
+ * changes at once while its connection is gone, and fails the queued ones
+ * after a short hold (store/registrations.c); a full queue is refused too.
+ * Either way the device gets 5.03 Service Unavailable with Max-Age
+ * (runtime_coap_set_code: retry after that many seconds), inline or as the
+ * separate response of a parked request -- never silence.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "server/registration.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +70,9 @@
 #include "runtime/credcache.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
+#include "runtime/ratelimit.h"
 #include "server/commands.h"
+#include "server/credlookup.h"
 #include "server/devops.h"
 #include "server/observe.h"
 #include "server/registration_params.h"
@@ -88,6 +100,7 @@ struct op {
     char *objects_json;              /* UPDATE: new object list or NULL */
     char address[RUNTIME_ADDR_STR_MAX];
     int64_t now_ms;                  /* wall clock of the request */
+    bool nosec_new;                  /* REGISTER: counted in g->nosec_pending */
     bool done;                       /* completion arrived */
     coap_pdu_code_t code;            /* the answer, once done */
 };
@@ -116,6 +129,11 @@ struct server_registration {
     struct finished *fin;
     size_t n_fin, cap_fin;
     struct server_registration_stats st; /* read by other threads: atomics */
+    /* Issue 10 (abuse): NoSec Register rate per address, NoSec cap. */
+    struct runtime_ratelimit *limit;   /* NULL = no limit */
+    unsigned nosec_max;                /* 0 = no cap */
+    size_t nosec_pending;              /* new NoSec endpoints waiting for a commit */
+    struct server_credlookup *credlookup;  /* borrowed, may be NULL: PSK misses */
 };
 
 #define STAT_INC(g, f) __atomic_add_fetch(&(g)->st.f, 1, __ATOMIC_RELAXED)
@@ -125,6 +143,8 @@ struct server_registration {
 static void count_changed(struct server_registration *g)
 {
     __atomic_store_n(&g->st.current, server_registry_count(g->registry), __ATOMIC_RELAXED);
+    __atomic_store_n(&g->st.nosec_current, server_registry_count_nosec(g->registry),
+                     __ATOMIC_RELAXED);
 }
 
 static int64_t wall_ms(void)
@@ -168,6 +188,8 @@ static void op_free(struct op *o)
     if (o->next)
         o->next->prev = o->prev;
     __atomic_sub_fetch(&g->st.pending, 1, __ATOMIC_RELAXED);
+    if (o->nosec_new)
+        g->nosec_pending--;
     server_reg_free(o->staged);
     free(o->objects_json);
     coap_session_release(o->session);
@@ -265,7 +287,14 @@ static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
 {
     struct op *o = arg;
     struct server_registration *g = o->g;
-    if (rc != LS_OK) {
+    if (rc != LS_OK && (rc == LS_ETRANSIENT || rc == LS_ENOMEM)) {
+        /* The database away or too slow: the worker logged it once for the
+         * whole batch (store_worker_gave_up); one line per device would
+         * turn an outage into a flood of log lines. */
+        o->code = runtime_coap_code(rc);
+        ls_log_debug("registration_not_stored", "id=%s error=\"%s\"", o->id,
+                     err ? err->msg : ls_rc_name(rc));
+    } else if (rc != LS_OK) {
         o->code = runtime_coap_code(rc);
         ls_log_warn("registration_not_stored", "id=%s error=\"%s\"", o->id,
                     err ? err->msg : ls_rc_name(rc));
@@ -331,7 +360,7 @@ static void set_location(coap_pdu_t *resp, const char *id)
 static void refuse(struct server_registration *g, coap_pdu_t *resp, coap_pdu_code_t code,
                    const char *what, const char *why)
 {
-    coap_pdu_set_code(resp, code);
+    runtime_coap_set_code(resp, code);
     STAT_INC(g, refused);
     ls_log_info("refused", "request=%s code=%d.%02d reason=\"%s\"", what, code >> 5,
                 code & 0x1f, why);
@@ -349,7 +378,7 @@ static bool answer_async(struct server_registration *g, coap_session_t *s,
     struct op *o = coap_async_get_app_data(a);
     if (!o || !o->done)
         return true;     /* not ours or not committed: libcoap ACKed it */
-    coap_pdu_set_code(resp, o->code);
+    runtime_coap_set_code(resp, o->code);
     if (o->code == COAP_RESPONSE_CODE_CREATED)
         set_location(resp, o->id);
     else if (COAP_RESPONSE_CLASS(o->code) != 2)
@@ -366,7 +395,13 @@ static void park(struct server_registration *g, struct op *o, enum ls_rc queued,
                  const coap_pdu_t *req, coap_pdu_t *resp, const struct ls_error *err)
 {
     if (queued != LS_OK) {
-        refuse(g, resp, runtime_coap_code(queued), "store", err->msg);
+        /* Database away or queue full: logged once by the store worker
+         * (db_away, store_queue_full) and counted (lodestar_store_refused_
+         * total); per request at debug only, or an outage floods the log. */
+        runtime_coap_set_code(resp, runtime_coap_code(queued));
+        STAT_INC(g, refused);
+        ls_log_debug("refused", "request=store code=%d.%02d reason=\"%s\"",
+                     runtime_coap_code(queued) >> 5, runtime_coap_code(queued) & 0x1f, err->msg);
         op_free(o);
         return;
     }
@@ -503,6 +538,28 @@ static enum ls_rc parse_payload(const coap_pdu_t *req, bool required, char **obj
 }
 
 /*
+ * Issue 7, X.509 credentials.  The credential cache keys an issued
+ * certificate by the first CERT_KEY_LEN bytes of SHA-256 of its DER
+ * (store/credentials.c); its id, the registration's identity, is
+ * "sha256:" + those bytes in hex (runtime_coap_session_cert_id).
+ */
+#define CERT_KEY_LEN 16
+
+/* "sha256:" + hex of the first 16 bytes of SHA-256(bytes): the id of an RPK
+ * (of its SPKI) or a certificate (of its DER). */
+static bool sha_id(const uint8_t *bytes, size_t len, char out[8 + 2 * CERT_KEY_LEN])
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!EVP_Digest(bytes, len, md, &n, EVP_sha256(), NULL) || n < CERT_KEY_LEN)
+        return false;
+    memcpy(out, "sha256:", 7);
+    for (size_t i = 0; i < CERT_KEY_LEN; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    return true;
+}
+
+/*
  * The security of the session, checked against the endpoint it claims:
  *   NoSec  refused (4.03) when the endpoint has PSK credentials: otherwise
  *          anyone could replace its registration by claiming its name;
@@ -511,9 +568,12 @@ static enum ls_rc parse_payload(const coap_pdu_t *req, bool required, char **obj
  *          bound to this endpoint (4.03); its identity is the key's id
  *          ("sha256:<hex>", runtime_coap_session_rpk_id);
  *   X.509  the certificate's CN must be the endpoint name (4.00, as Core
- *          TS 1.2 lists for "ep does not match the certificate").
+ *          TS 1.2 lists for "ep does not match the certificate"); its
+ *          identity is the certificate's id "sha256:<hex>"
+ *          (runtime_coap_session_cert_id), which is an issued X.509
+ *          credential's identity too.
  * Returns 0 when allowed, else the code to answer.  *security and
- * *identity (X.509: the CN, RPK: the key id, borrowed from the session;
+ * *identity (X.509: the certificate id, RPK: the key id, borrowed from the session;
  * PSK: NULL, identity_text reads it) are set when allowed.
  */
 static coap_pdu_code_t check_identity(struct server_registration *g, coap_session_t *s,
@@ -549,8 +609,14 @@ static coap_pdu_code_t check_identity(struct server_registration *g, coap_sessio
         return COAP_RESPONSE_CODE_FORBIDDEN;
     if (strcmp(cn, endpoint) != 0)
         return COAP_RESPONSE_CODE_BAD_REQUEST;
+    /* Issue 7: the identity names the certificate, so that a certificate
+     * Lodestar issued is matched to its credential by the database (the
+     * device may register before this server's cache has it). */
+    const char *cert_id = runtime_coap_session_cert_id(g->coap, s);
+    if (!cert_id)
+        return COAP_RESPONSE_CODE_FORBIDDEN;
     *security = "x509";
-    *identity = cn;
+    *identity = cert_id;
     return 0;
 }
 
@@ -633,6 +699,71 @@ static enum ls_rc queue_register(struct server_registration *g, struct op *o,
     return store_worker_register(g->worker, &row, on_committed, o, err);
 }
 
+/* ---- abuse limits on NoSec Registers (issue 10) ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A refusal that says when to come back (RFC 7252 5.9.3.4 for 5.03,
+ * RFC 8516 for 4.29: Max-Age is the seconds to wait).  Logged at debug
+ * only: a flood must not become a flood of log lines (the counters say). */
+static void refuse_for(struct server_registration *g, coap_session_t *s, coap_pdu_t *resp,
+                       coap_pdu_code_t code, unsigned retry_s, const char *why)
+{
+    char addr[RUNTIME_ADDR_STR_MAX];
+    uint8_t buf[4];
+    coap_pdu_set_code(resp, code);
+    coap_add_option(resp, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, retry_s),
+                    buf);
+    STAT_INC(g, refused);
+    if (ls_log_enabled(LS_LOG_DEBUG))
+        ls_log_debug("refused", "request=register code=%d.%02d reason=\"%s\" addr=%s "
+                     "max_age=%u", code >> 5, code & 0x1f, why, runtime_coap_session_addr(s, addr),
+                     retry_s);
+}
+
+/*
+ * Unauthenticated Registers only (an authenticated one cannot pick a
+ * random endpoint name: its credential names it): first the source
+ * address's token bucket (4.29, Max-Age = seconds to the next token),
+ * then the cap on live NoSec registrations (5.03, Max-Age 60: the server
+ * is full, not the client wrong).  A NoSec endpoint already registered
+ * (re-Register) is never refused by the cap.  Sets *is_new when the
+ * Register will add a NoSec registration.  false when refused.
+ */
+#define NOSEC_CAP_RETRY_S 60
+static bool nosec_admit(struct server_registration *g, coap_session_t *s, const char *endpoint,
+                        const char *security, coap_pdu_t *resp, bool *is_new)
+{
+    unsigned retry_s = 1;
+    *is_new = false;
+    if (strcmp(security, "nosec") != 0)
+        return true;
+    const coap_address_t *peer = coap_session_get_addr_remote(s);
+    if (g->limit && peer && !runtime_ratelimit_take(g->limit, &peer->addr.sa, mono_ms(),
+                                                    &retry_s)) {
+        STAT_INC(g, refused_rate);
+        refuse_for(g, s, resp, COAP_RESPONSE_CODE_TOO_MANY_REQUESTS, retry_s, "rate limit");
+        return false;
+    }
+    const struct server_reg *old = server_registry_by_endpoint(g->registry, endpoint);
+    if (old && strcmp(old->security, "nosec") == 0)
+        return true;
+    if (g->nosec_max &&
+        server_registry_count_nosec(g->registry) + g->nosec_pending >= g->nosec_max) {
+        STAT_INC(g, refused_cap);
+        refuse_for(g, s, resp, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, NOSEC_CAP_RETRY_S,
+                   "nosec cap");
+        return false;
+    }
+    *is_new = true;
+    return true;
+}
+
 static void do_register(struct server_registration *g, coap_session_t *s, const coap_pdu_t *req,
                         coap_pdu_t *resp)
 {
@@ -658,8 +789,15 @@ static void do_register(struct server_registration *g, coap_session_t *s, const 
     }
     if (duplicate_register(g, s, req, p.endpoint, resp))
         goto out;
+    bool nosec_new = false;
+    if (!nosec_admit(g, s, p.endpoint, security, resp, &nosec_new))   /* issue 10 */
+        goto out;
     identity = identity_text(s, cn);
     struct op *o = identity ? op_new(g, OP_REGISTER, s, req) : NULL;
+    if (o && nosec_new) {
+        o->nosec_new = true;
+        g->nosec_pending++;
+    }
     if (!o || server_registry_new_id(g->registry, o->id, &err) != LS_OK ||
         !(o->staged = stage(g, o, &p, objects, alt_path, security, identity, req))) {
         if (o)
@@ -713,8 +851,11 @@ static struct server_reg *target(struct server_registration *g, coap_session_t *
     if (nosec == runtime_coap_session_is_dtls(s))
         return NULL;
     if (strcmp(reg->security, "x509") == 0) {
+        /* the CN is the endpoint, the certificate's id the identity (issue 7) */
         const char *cn = runtime_coap_session_cn(g->coap, s);
-        return cn && strcmp(cn, reg->identity) == 0 ? reg : NULL;
+        const char *cert_id = runtime_coap_session_cert_id(g->coap, s);
+        return cn && cert_id && strcmp(cn, reg->endpoint) == 0 &&
+               strcmp(cert_id, reg->identity) == 0 ? reg : NULL;
     }
     if (strcmp(reg->security, "rpk") == 0) {
         const char *ep = runtime_coap_session_rpk_endpoint(g->coap, s);
@@ -864,6 +1005,14 @@ struct server_registration *server_registration_new(const struct server_registra
         free(g);
         return NULL;
     }
+    g->nosec_max = o->nosec_max;
+    g->credlookup = o->credlookup;
+    if (o->reg_rate_limit &&
+        !(g->limit = runtime_ratelimit_new(o->reg_rate_limit, o->reg_rate_burst, 0, err))) {
+        server_registry_free(g->registry);
+        free(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -882,6 +1031,7 @@ void server_registration_free(struct server_registration *g)
     free(g->fin);
     server_registry_free(g->registry);
     runtime_credcache_free(g->creds);
+    runtime_ratelimit_free(g->limit);
     free(g);
 }
 
@@ -1012,6 +1162,28 @@ static bool entry_kept(const struct runtime_credcache *t, const struct runtime_c
            strcmp(f->endpoint, e->endpoint) == 0;
 }
 
+/* Whether reg was made with the credential of cache entry e: a PSK
+ * identity, or (issue 7) a raw public key (identity = its id) or an issued
+ * certificate (identity = its id, the entry's key bytes in hex). */
+static bool made_with(const struct server_reg *reg, const struct runtime_credcache_entry *e)
+{
+    size_t n = 0;
+    const uint8_t *pk = runtime_credcache_entry_public_key(e, &n);
+    char id[8 + 2 * CERT_KEY_LEN];
+    if (!pk)
+        return e->key_len && strcmp(reg->security, "psk") == 0 &&
+               strlen(reg->identity) == e->identity_len &&
+               memcmp(reg->identity, e->identity, e->identity_len) == 0;
+    if (strcmp(reg->security, "rpk") == 0 && sha_id(pk, n, id))
+        return strcmp(reg->identity, id) == 0;
+    if (strcmp(reg->security, "x509") != 0 || n != CERT_KEY_LEN)
+        return false;
+    memcpy(id, "sha256:", 7);
+    for (size_t i = 0; i < CERT_KEY_LEN; i++)
+        snprintf(id + 7 + 2 * i, 3, "%02x", pk[i]);
+    return strcmp(reg->identity, id) == 0;
+}
+
 static void end_revoked(struct server_registration *g, struct server_reg *reg)
 {
     struct ls_error err = { 0 };
@@ -1031,12 +1203,31 @@ static void end_revoked(struct server_registration *g, struct server_reg *reg)
 static void cut_if_revoked(void *arg, const struct runtime_credcache_entry *e)
 {
     struct cut *c = arg;
-    if (!e->key_len || entry_kept(c->next, e))
-        return;     /* a raw public key entry, or still valid */
+    if (entry_kept(c->next, e))
+        return;     /* still valid */
     struct server_reg *reg = server_registry_by_endpoint(c->g->registry, e->endpoint);
-    if (!reg || strcmp(reg->security, "psk") != 0 || strlen(reg->identity) != e->identity_len ||
-        memcmp(reg->identity, e->identity, e->identity_len) != 0)
+    if (!reg || !made_with(reg, e))
         return;     /* registered with another identity (a newer key), or not at all */
+    end_revoked(c->g, reg);
+    c->n++;
+}
+
+/* A refused certificate in a new table that the old one did not hold
+ * refused (issue 7: revoked before this server saw it live): end the
+ * registration made with it.  c->next is the old table here. */
+static void cut_refused_new(void *arg, const struct runtime_credcache_entry *e)
+{
+    struct cut *c = arg;
+    const char *ep = runtime_credcache_refused(e->endpoint);
+    if (!ep)
+        return;
+    const struct runtime_credcache_entry *was =
+        c->next ? runtime_credcache_find(c->next, e->identity, e->identity_len) : NULL;
+    if (was && strcmp(was->endpoint, e->endpoint) == 0)
+        return;     /* refused already */
+    struct server_reg *reg = server_registry_by_endpoint(c->g->registry, ep);
+    if (!reg || !made_with(reg, e))
+        return;
     end_revoked(c->g, reg);
     c->n++;
 }
@@ -1046,6 +1237,9 @@ void server_registration_set_credentials(struct server_registration *g,
 {
     struct cut c = { .g = g, .next = table };
     runtime_credcache_each(g->creds, cut_if_revoked, &c);
+    struct cut r = { .g = g, .next = g->creds };
+    runtime_credcache_each(table, cut_refused_new, &r);
+    c.n += r.n;
     runtime_credcache_free(g->creds);
     g->creds = table;
     if (c.n)
@@ -1054,16 +1248,18 @@ void server_registration_set_credentials(struct server_registration *g,
                 runtime_credcache_count(table), c.n);
 }
 
-/* A delta dropped or rebound a PSK identity: end the registration made
- * with it (an RPK entry or another identity's registration is left). */
+/* A delta dropped or rebound a PSK identity, a raw public key or an issued
+ * certificate (revoked: rebound to its endpoint marked refused, or put so
+ * when this server never saw it live): end the registration made with it
+ * (another identity's registration is left). */
 static void cut_gone(void *arg, const struct runtime_credcache_entry *old,
                      const struct runtime_credcache_entry *now)
 {
     struct cut *c = arg;
-    struct server_reg *reg = old->key_len
-        ? server_registry_by_endpoint(c->g->registry, old->endpoint) : NULL;
-    if (!reg || strcmp(reg->security, "psk") != 0 || strlen(reg->identity) != old->identity_len ||
-        memcmp(reg->identity, old->identity, old->identity_len) != 0)
+    /* old == now: a certificate revoked before this server saw it live */
+    const char *ep = old == now ? runtime_credcache_refused(old->endpoint) : old->endpoint;
+    struct server_reg *reg = ep ? server_registry_by_endpoint(c->g->registry, ep) : NULL;
+    if (!reg || !made_with(reg, old))
         return;
     end_revoked(c->g, reg);
     c->n++;
@@ -1085,12 +1281,34 @@ void server_registration_apply_credentials(struct server_registration *g,
                 runtime_credcache_count(g->creds), c.n, n);
 }
 
+/* A PSK identity the table does not hold (yet): one bounded lookup in
+ * Postgres (server/credlookup.h), not while the store worker finds the
+ * database away.  The entry it finds, or NULL. */
+static const struct runtime_credcache_entry *psk_miss(struct server_registration *g,
+                                                      const uint8_t *identity, size_t len)
+{
+    struct store_worker_stats st;
+    if (!g->credlookup)
+        return NULL;
+    store_worker_stats(g->worker, &st);
+    if (st.away)
+        return NULL;
+    struct runtime_credcache_delta *d = server_credlookup_psk(g->credlookup, identity, len);
+    if (!d)
+        return NULL;
+    server_registration_apply_credentials(g, d);
+    runtime_credcache_delta_free(d);
+    return runtime_credcache_find(g->creds, identity, len);
+}
+
 bool server_registration_psk(void *arg, const uint8_t *identity, size_t identity_len,
                              const uint8_t **key, size_t *key_len)
 {
     struct server_registration *g = arg;
     const struct runtime_credcache_entry *e =
         runtime_credcache_find(g->creds, identity, identity_len);
+    if (!e)
+        e = psk_miss(g, identity, identity_len);
     if (!e || !e->key_len)     /* absent, or a raw public key entry */
         return false;
     *key = e->key;
@@ -1110,7 +1328,21 @@ const char *server_registration_psk_endpoint(void *arg, const uint8_t *identity,
 const char *server_registration_rpk(void *arg, const uint8_t *spki, size_t spki_len)
 {
     struct server_registration *g = arg;
-    return runtime_credcache_find_rpk(g->creds, spki, spki_len);
+    const char *ep = runtime_credcache_find_rpk(g->creds, spki, spki_len);
+    return ep && !runtime_credcache_refused(ep) ? ep : NULL;   /* a revoked certificate */
+}
+
+bool server_registration_x509(void *arg, const char *cn, const uint8_t *der, size_t der_len)
+{
+    struct server_registration *g = arg;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!EVP_Digest(der, der_len, md, &n, EVP_sha256(), NULL) || n < CERT_KEY_LEN)
+        return false;
+    const char *ep = g->creds ? runtime_credcache_find_rpk(g->creds, md, CERT_KEY_LEN) : NULL;
+    if (!ep)
+        return true;    /* not issued by Lodestar: the CA vouches; the CN is checked later */
+    return !runtime_credcache_refused(ep) && strcmp(ep, cn) == 0;
 }
 
 void server_registration_session_gone(void *arg, coap_session_t *s)
@@ -1129,4 +1361,12 @@ void server_registration_stats(const struct server_registration *g,
     out->refused = __atomic_load_n(&g->st.refused, __ATOMIC_RELAXED);
     out->pending = __atomic_load_n(&g->st.pending, __ATOMIC_RELAXED);
     out->current = __atomic_load_n(&g->st.current, __ATOMIC_RELAXED);
+    out->refused_rate = __atomic_load_n(&g->st.refused_rate, __ATOMIC_RELAXED);
+    out->refused_cap = __atomic_load_n(&g->st.refused_cap, __ATOMIC_RELAXED);
+    out->nosec_current = __atomic_load_n(&g->st.nosec_current, __ATOMIC_RELAXED);
+    struct runtime_ratelimit_stats ls;
+    runtime_ratelimit_stats(g->limit, &ls);
+    out->limiter_entries = ls.entries;
+    out->limiter_slots = ls.slots;
+    out->limiter_evictions = ls.evictions;
 }

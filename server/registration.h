@@ -35,6 +35,7 @@ struct runtime_loop;
 struct store;
 struct store_worker;
 struct server_registration;
+struct server_credlookup;
 
 struct server_registration_options {
     struct runtime_loop *loop;      /* borrowed; the CoAP loop */
@@ -43,6 +44,13 @@ struct server_registration_options {
     const char *coap_address;       /* borrowed (copied); --coap as configured, may be
                                        NULL: an instance that recorded the same address
                                        is this one restarted (its devices are claimed) */
+    /* Issue 10 (abuse): limits on unauthenticated (NoSec) Registers. */
+    unsigned reg_rate_limit;        /* per source address per second; 0 = no limit */
+    unsigned reg_rate_burst;        /* tokens per address at most; 0 = reg_rate_limit */
+    unsigned nosec_max;             /* live NoSec registrations at most; 0 = no cap */
+    /* A PSK identity the cache misses is looked up here before it is
+     * refused (server/credlookup.h); borrowed, may be NULL. */
+    struct server_credlookup *credlookup;
 };
 
 struct server_registration *server_registration_new(const struct server_registration_options *o,
@@ -108,6 +116,9 @@ const char *server_registration_psk_endpoint(void *g, const uint8_t *identity,
 
 /* runtime_coap_rpk_fn over the current table. */
 const char *server_registration_rpk(void *g, const uint8_t *spki, size_t spki_len);
+/* Issue 7 (runtime_coap_x509_fn): false for the certificate of a revoked
+ * X.509 credential, or an issued one presented with another CN. */
+bool server_registration_x509(void *g, const char *cn, const uint8_t *der, size_t der_len);
 
 /* runtime_coap_session_fn: forget a session that dies. */
 void server_registration_session_gone(void *g, coap_session_t *s);
@@ -120,6 +131,13 @@ struct server_registration_stats {
     uint64_t refused;           /* 4.xx and 5.xx answers */
     uint64_t current;           /* registrations held now */
     uint64_t pending;           /* operations waiting for a commit */
+    /* Issue 10 (abuse). */
+    uint64_t refused_rate;      /* NoSec Registers answered 4.29: address over its rate */
+    uint64_t refused_cap;       /* NoSec Registers answered 5.03: nosec_max reached */
+    uint64_t nosec_current;     /* NoSec registrations held now */
+    uint64_t limiter_entries;   /* addresses in the rate limiter's fixed table now */
+    uint64_t limiter_slots;     /* its size (0: no limit) */
+    uint64_t limiter_evictions; /* addresses evicted to make room */
 };
 void server_registration_stats(const struct server_registration *g,
                                struct server_registration_stats *out);

@@ -230,7 +230,7 @@ static bool send_duplicate(struct server_send *g, const struct msg_key *k, coap_
     if (!e)
         return false;
     if (e->code)
-        coap_pdu_set_code(resp, e->code);
+        runtime_coap_set_code(resp, e->code);
     ls_log_debug("send_duplicate", "registration=%s mid=%u pending=%s", k->reg,
                  (unsigned)k->mid, e->code ? "no" : "yes");
     return true;
@@ -275,7 +275,7 @@ static coap_async_t *op_async(const struct op *o)
 static void refuse(struct server_send *g, coap_pdu_t *resp, coap_pdu_code_t code,
                    const char *why)
 {
-    coap_pdu_set_code(resp, code);
+    runtime_coap_set_code(resp, code);
     __atomic_add_fetch(&g->refused, 1, __ATOMIC_RELAXED);
     ls_log_info("send_refused", "code=%d.%02d reason=\"%s\"", code >> 5, code & 0x1f, why);
 }
@@ -346,7 +346,7 @@ static bool answer_async(struct server_send *g, coap_session_t *s, const coap_pd
         return true;
     /* The device's retransmission between the trigger and the async's
      * firing (the async's copy has a MID of ours): answered, not freed. */
-    coap_pdu_set_code(resp, o->code);
+    runtime_coap_set_code(resp, o->code);
     if (coap_pdu_get_mid(req) == o->key.mid)
         return true;
     if (o->code == COAP_RESPONSE_CODE_CHANGED)

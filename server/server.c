@@ -22,6 +22,7 @@
 #include "runtime/metrics.h"
 #include "lwm2m/model.h"
 #include "server/commands.h"
+#include "server/credlookup.h"
 #include "server/devops.h"
 #include "server/dispatch.h"
 #include "server/observe.h"
@@ -42,6 +43,7 @@ struct server {
     struct server_registration *reg;
     struct runtime_coap *coap;
     struct store_credentials_watch *watch;
+    struct server_credlookup *credlookup;   /* PSK identities the cache misses */
     int64_t issued_ttl_s;                   /* --issued-ttl; 0 = never */
     /* Issue 5 (device operations, observe, Send, queue mode): */
     struct lwm2m_model *model;              /* built-ins + --models */
@@ -213,6 +215,12 @@ static enum ls_rc open_coap(struct server *srv, const struct runtime_config *cfg
          * (one or the other per DTLS endpoint: LIBCOAP.md section 1). */
         .rpk = cfg->dtls_key && !cfg->dtls_cert ? server_registration_rpk : NULL,
         .rpk_arg = srv->reg,
+        /* Issue 7: a revoked X.509 credential's certificate is refused. */
+        .x509 = server_registration_x509,
+        .x509_arg = srv->reg,
+        /* Issue 10: DTLS handshake floods (runtime/coap.c, HALF-OPEN DTLS). */
+        .max_handshakes = cfg->dtls_max_handshakes,
+        .handshake_timeout_s = cfg->dtls_handshake_timeout_s,
     };
     srv->coap = runtime_coap_start(loop, &co, err);
     if (!srv->coap)
@@ -257,7 +265,10 @@ struct server *server_start(const struct runtime_config *cfg, struct runtime_loo
     if (key_from_config(cfg, &srv->key, err) != LS_OK ||
         store_instances_new_id(srv->instance_id, err) != LS_OK)
         goto fail;
-    srv->worker = store_worker_start(cfg->db, loop, err);
+    /* LODESTAR_STORE_QUEUE (issue 10.3, FAULT): the store queue's bound. */
+    const char *qmax = getenv("LODESTAR_STORE_QUEUE");
+    struct store_worker_options wo = { .queue_max = qmax ? strtoull(qmax, NULL, 10) : 0 };
+    srv->worker = store_worker_start_opts(cfg->db, loop, &wo, err);
     if (!srv->worker) {
         ls_error_prefix(err, "store worker");
         goto fail;
@@ -265,7 +276,14 @@ struct server *server_start(const struct runtime_config *cfg, struct runtime_loo
     struct server_registration_options ro = {
         .loop = loop, .worker = srv->worker, .instance_id = srv->instance_id,
         .coap_address = cfg->coap.text,
+        /* Issue 10: registration spam (--reg-rate-limit/-burst, --nosec-max). */
+        .reg_rate_limit = cfg->reg_rate_limit, .reg_rate_burst = cfg->reg_rate_burst,
+        .nosec_max = cfg->nosec_max,
     };
+    srv->credlookup = server_credlookup_new(cfg->db, &srv->key, err);
+    if (!srv->credlookup)
+        goto fail;
+    ro.credlookup = srv->credlookup;
     srv->reg = server_registration_new(&ro, err);
     if (!srv->reg || load_model(srv, cfg, err) != LS_OK || load_state(srv, store, err) != LS_OK ||
         start_observe(srv, loop, store, err) != LS_OK || open_coap(srv, cfg, loop, err) != LS_OK ||
@@ -292,6 +310,7 @@ void server_stop(struct server *srv)
     store_credentials_watch_stop(srv->watch);
     server_send_free(srv->send);
     server_registration_free(srv->reg);
+    server_credlookup_free(srv->credlookup);
     server_observe_free(srv->observe);
     runtime_coap_free(srv->coap);
     lwm2m_model_free(srv->model);
@@ -329,6 +348,25 @@ static void write_registrations(const struct server *srv, FILE *out)
                           (double)st.current);
     runtime_metrics_gauge(out, "lodestar_store_pending_operations",
                           "Registration writes waiting for a commit.", (double)st.pending);
+    /* Issue 10 (abuse): the NoSec Register limits. */
+    fprintf(out, "# HELP lodestar_registration_limited_total NoSec Registers refused by an "
+                 "abuse limit: rate = the source address was over --reg-rate-limit (4.29), "
+                 "cap = --nosec-max live NoSec registrations reached (5.03).\n"
+                 "# TYPE lodestar_registration_limited_total counter\n"
+                 "lodestar_registration_limited_total{reason=\"rate\"} %llu\n"
+                 "lodestar_registration_limited_total{reason=\"cap\"} %llu\n",
+            (unsigned long long)st.refused_rate, (unsigned long long)st.refused_cap);
+    runtime_metrics_gauge(out, "lodestar_registrations_nosec_current",
+                          "NoSec (unauthenticated) registrations held now.",
+                          (double)st.nosec_current);
+    runtime_metrics_gauge(out, "lodestar_registration_ratelimit_entries",
+                          "Source addresses in the Register rate limiter's table now.",
+                          (double)st.limiter_entries);
+    runtime_metrics_gauge(out, "lodestar_registration_ratelimit_slots",
+                          "Size of that table (fixed; 0 = no rate limit).",
+                          (double)st.limiter_slots);
+    counter(out, "lodestar_registration_ratelimit_evictions_total",
+            "Addresses evicted from the full rate limiter table.", st.limiter_evictions);
 }
 
 /* The codes the Registration interface answers with are always listed (a
@@ -371,6 +409,24 @@ static void write_dtls(const struct runtime_coap_stats *cs, FILE *out)
     counter(out, "lodestar_coap_session_teardowns_total",
             "Sessions torn down after retransmissions failed or a re-handshake.",
             cs->teardowns);
+    runtime_coap_write_flood_metrics(cs, out);     /* issue 10 */
+}
+
+/* PSK identities the cache missed, looked up in Postgres (credlookup.h). */
+static void write_psk_lookups(const struct server_credlookup *l, FILE *out)
+{
+    struct server_credlookup_stats st;
+    server_credlookup_stats(l, &st);
+    fprintf(out, "# HELP lodestar_dtls_psk_lookups_total PSK identities the credential cache "
+                 "did not hold yet, looked up in the database: found, not_found, limited "
+                 "(over the lookup rate: refused), failed (database error).\n"
+                 "# TYPE lodestar_dtls_psk_lookups_total counter\n"
+                 "lodestar_dtls_psk_lookups_total{result=\"found\"} %llu\n"
+                 "lodestar_dtls_psk_lookups_total{result=\"not_found\"} %llu\n"
+                 "lodestar_dtls_psk_lookups_total{result=\"limited\"} %llu\n"
+                 "lodestar_dtls_psk_lookups_total{result=\"failed\"} %llu\n",
+            (unsigned long long)st.found, (unsigned long long)st.not_found,
+            (unsigned long long)st.limited, (unsigned long long)st.failed);
 }
 
 static void write_store(const struct store_worker *w, FILE *out)
@@ -382,6 +438,22 @@ static void write_store(const struct store_worker *w, FILE *out)
             ws.operations);
     counter(out, "lodestar_store_failed_batches_total",
             "Store transactions that failed (retried).", ws.failed_batches);
+    /* Issue 10.3 (FAULT): queue limits and the database away. */
+    runtime_metrics_gauge(out, "lodestar_store_queue_depth",
+                          "Store operations waiting to be written.", (double)ws.queued);
+    runtime_metrics_gauge(out, "lodestar_store_queue_limit",
+                          "Store operations that may wait at most.", (double)ws.queue_max);
+    runtime_metrics_gauge(out, "lodestar_store_database_away",
+                          "Store worker connections that are lost now.", (double)ws.away);
+    fprintf(out, "# HELP lodestar_store_refused_total Store operations refused (answered "
+                 "5.03): queue_full, database_away, or given_up (queued, then the database "
+                 "stayed away too long).\n"
+                 "# TYPE lodestar_store_refused_total counter\n"
+                 "lodestar_store_refused_total{reason=\"queue_full\"} %llu\n"
+                 "lodestar_store_refused_total{reason=\"database_away\"} %llu\n"
+                 "lodestar_store_refused_total{reason=\"given_up\"} %llu\n",
+            (unsigned long long)ws.refused_full, (unsigned long long)ws.refused_away,
+            (unsigned long long)ws.given_up);
     runtime_metrics_gauge(out, "lodestar_store_last_batch_size",
                           "Writes in the last committed transaction.",
                           (double)ws.last_batch_size);
@@ -435,6 +507,7 @@ void server_write_metrics(const struct server *srv, FILE *out)
     write_registrations(srv, out);
     write_answers(&cs, out);
     write_dtls(&cs, out);
+    write_psk_lookups(srv->credlookup, out);
     write_store(srv->worker, out);
     write_ingest(srv, out);
 }

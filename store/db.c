@@ -6,8 +6,11 @@
  * down or not yet accepting) drops the connection, marks the store down,
  * logs "db_away" once and returns LS_ETRANSIENT.  While down, calls try to
  * reconnect no more often than an exponential backoff: 250 ms doubling to
- * 10 s, each delay scaled by a random factor in [0.8, 1.2) so that many
- * daemons restarted together do not reconnect in lockstep.  The first
+ * 2 s, each delay scaled by a random factor in [0.8, 1.2) so that many
+ * daemons restarted together do not reconnect in lockstep.  The cap is 2 s
+ * (it was 10 s) so that a daemon is back within 5 s of the database's
+ * return (issue 10.3): an attempt against a database that is down costs a
+ * refused connect, a few per second per daemon at most.  The first
  * successful reconnect logs "db_back" once.  Between attempts a call fails
  * at once, without I/O, so a caller in a hot loop cannot hammer a database
  * that is restarting.
@@ -20,14 +23,16 @@
  * the host, port and database libpq reports once connected.
  *
  * INTERFACE ROUTINES
- *   store_open, store_close, store_connect, store_ping, store_is_up (store.h)
+ *   store_open, store_close, store_set_timeouts, store_connect, store_ping,
+ *   store_is_up (store.h)
  *   store_ensure, store_pgconn, store_check, store_exec,
- *   store_connect_attempts (store_int.h)
+ *   store_connect_attempts, store_retry_in_ms (store_int.h)
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "store/store_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,7 +41,7 @@
 #include "runtime/log.h"
 
 #define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 10000
+#define BACKOFF_MAX_MS 2000
 #define CONNECT_TIMEOUT_S "5"
 
 struct store {
@@ -49,6 +54,7 @@ struct store {
     int64_t next_attempt_ms; /* monotonic clock; no attempt before this while down */
     int backoff_ms;          /* delay after the next failure, BACKOFF_MIN..MAX */
     uint64_t rng;            /* xorshift64 state for the jitter; never 0 */
+    char options[160];       /* libpq "options": ours, then store_set_timeouts' */
 };
 
 static int64_t now_ms(void)
@@ -139,7 +145,8 @@ static enum ls_rc connect_now(struct store *s, const char *what, struct ls_error
         "connect_timeout", "application_name", "options", "dbname", NULL,
     };
     const char *vals[] = {
-        CONNECT_TIMEOUT_S, "lodestar", "-c TimeZone=UTC", s->conninfo, NULL,
+        CONNECT_TIMEOUT_S, "lodestar", s->options[0] ? s->options : "-c TimeZone=UTC",
+        s->conninfo, NULL,
     };
     char line[256];
 
@@ -212,6 +219,13 @@ struct store *store_open(const char *conninfo, struct ls_error *err)
     return s;
 }
 
+void store_set_timeouts(struct store *s, int statement_ms, int lock_ms)
+{
+    snprintf(s->options, sizeof s->options,
+             "-c TimeZone=UTC -c statement_timeout=%d -c lock_timeout=%d", statement_ms,
+             lock_ms);
+}
+
 void store_close(struct store *s)
 {
     if (!s)
@@ -265,6 +279,14 @@ PGconn *store_pgconn(struct store *s)
 unsigned store_connect_attempts(const struct store *s)
 {
     return s->attempts;
+}
+
+int64_t store_retry_in_ms(const struct store *s)
+{
+    if (s->up)
+        return 0;
+    int64_t wait = s->next_attempt_ms - now_ms();
+    return wait > 0 ? wait : 0;
 }
 
 /* True when res (or its absence) means the session is gone. */

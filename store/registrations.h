@@ -110,7 +110,12 @@ struct store_worker_options {
                            * queue_max/shards of the queue; a device's
                            * operations always take the same one (by
                            * endpoint: pass it to update and deregister).
-                           * 0 = 2 */
+                           * 0 = 1 */
+    int64_t hold_ms;      /* with the database gone, queued operations are
+                           * retried this long, then fail LS_ETRANSIENT; new
+                           * ones are refused at once.  0 = 2 000 */
+    size_t group_min;     /* Registers (Updates) of a round written by one
+                           * statement when at least this many; 0 = 32 */
 };
 struct store_worker *store_worker_start_opts(const char *conninfo, struct runtime_loop *loop,
                                              const struct store_worker_options *opts,
@@ -123,8 +128,9 @@ struct store_worker *store_worker_start_opts(const char *conninfo, struct runtim
 void store_worker_stop(struct store_worker *w);
 
 /* Queue operations.  Any thread.  LS_ENOMEM when the queue is over its
- * bound (back-pressure: the caller answers 5.03), else LS_OK and done() will
- * be called exactly once. */
+ * bound, LS_ETRANSIENT while the database is unavailable (back-pressure:
+ * the caller answers 5.03), else LS_OK and done() will be called exactly
+ * once. */
 enum ls_rc store_worker_register(struct store_worker *w, const struct store_registration *r,
                                  store_worker_done_fn *done, void *arg,
                                  struct ls_error *err) LS_MUST_CHECK;
@@ -146,6 +152,12 @@ struct store_worker_stats {
     uint64_t failed_batches;
     uint64_t last_batch_size;
     uint64_t commit_us_total;   /* sum of commit latencies, microseconds */
+    uint64_t refused_full;      /* enqueues refused: queue over its bound */
+    uint64_t refused_away;      /* enqueues refused: database unavailable */
+    uint64_t given_up;          /* queued operations failed after hold_ms away */
+    uint64_t queued;            /* operations waiting now (all shards) */
+    uint64_t queue_max;         /* their bound (all shards) */
+    uint64_t away;              /* shards whose connection is gone now */
 };
 void store_worker_stats(const struct store_worker *w, struct store_worker_stats *out);
 

@@ -38,6 +38,11 @@ struct store;
 struct store *store_open(const char *conninfo, struct ls_error *err);
 void store_close(struct store *s);
 
+/* Bounds every statement of s's connections (from the next connect on):
+ * Postgres cancels one that runs longer than statement_ms or waits for a
+ * lock longer than lock_ms (for a caller that must not stall). */
+void store_set_timeouts(struct store *s, int statement_ms, int lock_ms);
+
 /* Connects (or reconnects) now, ignoring the backoff. */
 enum ls_rc store_connect(struct store *s, struct ls_error *err) LS_MUST_CHECK;
 

@@ -86,4 +86,8 @@ store_exec_text(struct store *s, const char *what, const char *sql, int n,
  * backoff with it). */
 unsigned store_connect_attempts(const struct store *s);
 
+/* While down: milliseconds until the backoff allows the next connection
+ * attempt (0: up, or due now).  The store worker waits this long. */
+int64_t store_retry_in_ms(const struct store *s);
+
 #endif /* LODESTAR_STORE_STORE_INT_H */
