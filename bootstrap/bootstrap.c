@@ -173,6 +173,8 @@ static void session_free(struct bs_session *bs)
     if (bs->session)
         coap_session_release(bs->session);
     lwm2m_bsconfig_plan_free(&bs->plan);
+    for (size_t i = 0; bs->issued && i < bs->cfg->n_servers; i++)
+        bootstrap_x509_issued_clear(&bs->issued[i].x509);
     if (bs->issued)
         explicit_bzero(bs->issued, sizeof *bs->issued * (bs->cfg->n_servers + 1));
     free(bs->issued);
@@ -400,19 +402,55 @@ static void refuse_nosec(struct bootstrap_server *b, coap_pdu_t *resp, const cha
 /* ------------------------------------------------------------------ */
 /* resolution (database thread)                                        */
 
+static bool issues_x509(const struct lwm2m_bsconfig_server *sv)
+{
+    return sv->sec.security == LWM2M_BSCONFIG_X509 && sv->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE;
+}
+
 static bool needs_issue(const struct lwm2m_bsconfig *c)
 {
     for (size_t i = 0; i < c->n_servers; i++)
-        if (c->servers[i].sec.cred != LWM2M_BSCONFIG_CRED_NONE &&
-            c->servers[i].sec.security == LWM2M_BSCONFIG_PSK)
+        if ((c->servers[i].sec.cred != LWM2M_BSCONFIG_CRED_NONE &&
+             c->servers[i].sec.security == LWM2M_BSCONFIG_PSK) || issues_x509(&c->servers[i]))
             return true;
     return false;
+}
+
+void bs_session_issued(const struct bs_session *bs, struct lwm2m_bsconfig_issued *is)
+{
+    size_t sc_len = 0;
+    const uint8_t *sc = bootstrap_x509_server_cert(bs->b->x509, &sc_len);
+    for (size_t i = 0; i < bs->cfg->n_servers; i++) {
+        const struct bs_issued *x = bs->issued ? &bs->issued[i] : NULL;
+        is[i] = (struct lwm2m_bsconfig_issued){ .key_len = BS_ISSUED_KEY_LEN };
+        is[i].identity = x && x->identity[0] ? x->identity : NULL;
+        is[i].key = x ? x->key : NULL;
+        if (x && x->x509.cert) {
+            is[i].cert = x->x509.cert;
+            is[i].cert_len = x->x509.cert_len;
+            is[i].key = x->x509.key;
+            is[i].key_len = x->x509.key_len;
+            is[i].server_cert = sc;
+            is[i].server_cert_len = sc_len;
+        }
+    }
+}
+
+/* x509 account i: a fresh key pair and a certificate from the device CA,
+ * CN = the endpoint; its id is the credential's identity. */
+static enum ls_rc issue_x509(struct bs_session *bs, struct bs_issued *is, struct ls_error *err)
+{
+    enum ls_rc rc = bootstrap_x509_issue(bs->b->x509, bs->endpoint, &is->x509, err);
+    if (rc == LS_OK)
+        snprintf(is->identity, sizeof is->identity, "%s", is->x509.id);
+    return rc;
 }
 
 /* Fresh identity "<endpoint>-<16 hex>" and a 16-byte key for every server
  * account that issues; they are stored (sealed, 'issued') by issue_batch,
  * in a round with other sessions', before the device ever sees them;
- * explicit PSKs are recorded too, so the server accepts them. */
+ * explicit PSKs are recorded too, so the server accepts them.  An x509
+ * account gets a key pair and a certificate (issue_x509). */
 static enum ls_rc issue_prepare(struct bs_session *bs, struct ls_error *err)
 {
     const struct lwm2m_bsconfig *c = bs->cfg;
@@ -422,6 +460,12 @@ static enum ls_rc issue_prepare(struct bs_session *bs, struct ls_error *err)
     for (size_t i = 0; i < c->n_servers; i++) {
         const struct lwm2m_bsconfig_server *sv = &c->servers[i];
         struct bs_issued *is = &bs->issued[i];
+        if (issues_x509(sv)) {
+            enum ls_rc rc = issue_x509(bs, is, err);
+            if (rc != LS_OK)
+                return rc;
+            continue;
+        }
         if (sv->sec.security != LWM2M_BSCONFIG_PSK ||
             sv->sec.cred != LWM2M_BSCONFIG_CRED_ISSUE)
             continue;
@@ -444,6 +488,14 @@ static size_t issue_items(struct bs_session *bs, struct store_credentials_issue 
     for (size_t i = 0; i < c->n_servers; i++) {
         const struct lwm2m_bsconfig_server *sv = &c->servers[i];
         const struct bs_issued *is = &bs->issued[i];
+        if (issues_x509(sv)) {
+            out[n++] = (struct store_credentials_issue){
+                .endpoint = bs->endpoint, .identity = is->identity, .mode = "x509",
+                .psk = is->x509.key, .psk_len = is->x509.key_len,
+                .public_key = is->x509.cert, .public_key_len = is->x509.cert_len,
+                .certificate = is->x509.cert_pem, .server_uri = sv->sec.uri, .ssid = sv->ssid };
+            continue;
+        }
         if (sv->sec.security != LWM2M_BSCONFIG_PSK)
             continue;
         if (sv->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE)
@@ -1016,6 +1068,9 @@ static enum ls_rc open_coap(struct bootstrap_server *b, const struct runtime_con
         .ca_file = cfg->dtls_cert || cfg->dtls_key ? cfg->ca_file : NULL,
         .rpk = cfg->dtls_key && !cfg->dtls_cert ? rpk_lookup : NULL,
         .rpk_arg = b,
+        /* Issue 10: DTLS handshake floods (runtime/coap.c, HALF-OPEN DTLS). */
+        .max_handshakes = cfg->dtls_max_handshakes,
+        .handshake_timeout_s = cfg->dtls_handshake_timeout_s,
     };
     b->coap = runtime_coap_start(b->loop, &co, err);
     if (!b->coap)
@@ -1061,7 +1116,9 @@ struct bootstrap_server *bootstrap_server_start(const struct runtime_config *cfg
     b->rate_limit = cfg->bs_rate_limit;
     b->issued_ttl_s = cfg->issued_ttl_s;
     runtime_loop_timer_init(&b->rate_prune, rate_prune, b);
-    if (key_from_config(cfg, &b->key, err) != LS_OK || load_model(b, cfg, err) != LS_OK ||
+    if (bootstrap_x509_load(cfg->device_ca_cert, cfg->device_ca_key, cfg->server_cert,
+                            cfg->device_cert_days, &b->x509, err) != LS_OK ||
+        key_from_config(cfg, &b->key, err) != LS_OK || load_model(b, cfg, err) != LS_OK ||
         store_credentials_load_cache(store, &b->key, "bootstrap", &b->creds, err) != LS_OK)
         goto fail;
     b->db = bootstrap_db_start(cfg->db, loop, DB_THREADS, err);
@@ -1099,6 +1156,7 @@ void bootstrap_server_stop(struct bootstrap_server *b)
     rate_free(b->rate);
     runtime_credcache_free(b->creds);
     lwm2m_model_free(b->model);
+    bootstrap_x509_free(b->x509);
     explicit_bzero(&b->key, sizeof b->key);
     free(b);
 }
@@ -1147,4 +1205,9 @@ void bootstrap_server_metrics(FILE *out, const struct bootstrap_server *b)
                  "lodestar_bootstrap_session_duration_seconds_count %llu\n",
             atomic_load(&st->duration_count), atomic_load(&st->duration_sum_ms) / 1000.0,
             atomic_load(&st->duration_count));
+    if (b->coap) {      /* issue 10: DTLS handshake floods */
+        struct runtime_coap_stats cs;
+        runtime_coap_stats(b->coap, &cs);
+        runtime_coap_write_flood_metrics(&cs, out);
+    }
 }

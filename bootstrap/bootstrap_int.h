@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "bootstrap/bootstrap.h"
+#include "bootstrap/x509.h"
 #include "lwm2m/bsconfig.h"
 #include "lwm2m/data.h"
 #include "runtime/addr.h"
@@ -62,9 +63,15 @@ enum bs_step {
 };
 
 struct bs_issued {
-    char identity[BS_IDENTITY_MAX];
-    uint8_t key[BS_ISSUED_KEY_LEN];
+    char identity[BS_IDENTITY_MAX];     /* PSK identity; x509: the certificate id */
+    uint8_t key[BS_ISSUED_KEY_LEN];     /* PSK key */
+    struct bootstrap_x509_issued x509;  /* x509 accounts: key pair + certificate */
 };
+
+struct bs_session;
+/* The issued credentials of bs as plan_build wants them (is: room for
+ * cfg->n_servers entries; session.c and pack.c). */
+void bs_session_issued(const struct bs_session *bs, struct lwm2m_bsconfig_issued *is);
 
 struct bs_session {
     struct bootstrap_server *b;
@@ -133,6 +140,7 @@ struct bootstrap_server {
     struct store_secret_key key;
     unsigned rate_limit;                /* per endpoint per minute; 0 = off */
     int64_t issued_ttl_s;               /* expires_at of issued credentials; 0 = none */
+    struct bootstrap_x509 *x509;        /* device CA (issue 7); NULL = none */
     struct bs_rate *rate;
     struct runtime_loop_timer rate_prune;
     struct bs_session *sessions;        /* every live session */

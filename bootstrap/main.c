@@ -21,6 +21,7 @@
 #include "runtime/log.h"
 #include "runtime/loop.h"
 #include "runtime/metrics.h"
+#include "store/rekey.h"
 #include "store/store.h"
 
 /* How often the loop checks the database for lodestar_db_up: the scrape
@@ -114,6 +115,8 @@ static int run(const struct runtime_config *cfg)
         goto out;
     }
     status = store_startup(b.store);
+    if (status < 0)   /* issue 10 (OPS): refuse a key that is not the database's */
+        status = store_rekey_startup(b.store, cfg->master_key);
     if (status < 0)
         status = serve(cfg, loop, &b);
 out:

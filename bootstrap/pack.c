@@ -29,11 +29,7 @@ static bool encode(struct bs_session *bs, struct lwm2m_buf *out, struct ls_error
     struct lwm2m_bsconfig_issued is[LWM2M_BSCONFIG_MAX_SERVERS];
     struct lwm2m_data all;
     struct lwm2m_path root = lwm2m_path_root();
-    for (size_t i = 0; i < bs->cfg->n_servers; i++) {
-        is[i].identity = bs->issued && bs->issued[i].identity[0] ? bs->issued[i].identity : NULL;
-        is[i].key = bs->issued ? bs->issued[i].key : NULL;
-        is[i].key_len = BS_ISSUED_KEY_LEN;
-    }
+    bs_session_issued(bs, is);
     if (lwm2m_bsconfig_plan_build(bs->cfg, NULL, is, &bs->plan, err) != LS_OK)
         return false;
     if (lwm2m_bsconfig_plan_pack(&bs->plan, &all, err) != LS_OK)

@@ -130,11 +130,7 @@ static bool plan(struct bs_session *bs)
 {
     struct ls_error err = { 0 };
     struct lwm2m_bsconfig_issued is[LWM2M_BSCONFIG_MAX_SERVERS];
-    for (size_t i = 0; i < bs->cfg->n_servers; i++) {
-        is[i].identity = bs->issued && bs->issued[i].identity[0] ? bs->issued[i].identity : NULL;
-        is[i].key = bs->issued ? bs->issued[i].key : NULL;
-        is[i].key_len = BS_ISSUED_KEY_LEN;
-    }
+    bs_session_issued(bs, is);
     if (lwm2m_bsconfig_plan_build(bs->cfg, &bs->client, is, &bs->plan, &err) != LS_OK) {
         bs_session_end(bs, false, BS_CAUSE_INTERNAL, "plan: %s", err.msg);
         return false;

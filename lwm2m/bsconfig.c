@@ -278,8 +278,8 @@ static enum ls_rc parse_credentials(const json_t *obj, const char *prefix,
     if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "issue") != 0)
             return bad(err, f, "must be \"issue\" or an object");
-        if (a->security != LWM2M_BSCONFIG_PSK)
-            return bad(err, f, "\"issue\" is only supported with security psk");
+        if (a->security != LWM2M_BSCONFIG_PSK && a->security != LWM2M_BSCONFIG_X509)
+            return bad(err, f, "\"issue\" is only supported with security psk or x509");
         a->cred = LWM2M_BSCONFIG_CRED_ISSUE;
         return LS_OK;
     }
@@ -959,18 +959,27 @@ static enum ls_rc put_security(struct lwm2m_bsconfig_write *w,
     const void *key = a->security == LWM2M_BSCONFIG_PSK ? a->key.ptr : a->secret_key.ptr;
     size_t key_len = a->security == LWM2M_BSCONFIG_PSK ? a->key.len : a->secret_key.len;
     enum ls_rc rc;
+    const void *spk = a->server_public_key.ptr;
+    size_t spk_len = a->server_public_key.len;
     if (a->cred == LWM2M_BSCONFIG_CRED_ISSUE) {
         id = issued->identity;
         id_len = strlen(issued->identity);
         key = issued->key;
         key_len = issued->key_len;
     }
+    if (a->cred == LWM2M_BSCONFIG_CRED_ISSUE && a->security == LWM2M_BSCONFIG_X509) {
+        id = issued->cert;          /* /0/x/3: the device certificate */
+        id_len = issued->cert_len;
+        if (issued->server_cert) {
+            spk = issued->server_cert;
+            spk_len = issued->server_cert_len;
+        }
+    }
     if ((rc = put_bytes(w, 0, LWM2M_TYPE_STRING, a->uri, strlen(a->uri), err)) != LS_OK ||
         (rc = put_int(w, 1, LWM2M_TYPE_BOOLEAN, bs, err)) != LS_OK ||
         (rc = put_int(w, 2, LWM2M_TYPE_INTEGER, a->security, err)) != LS_OK ||
         (rc = put_bytes(w, 3, LWM2M_TYPE_OPAQUE, id, id_len, err)) != LS_OK ||
-        (rc = put_bytes(w, 4, LWM2M_TYPE_OPAQUE, a->server_public_key.ptr,
-                        a->server_public_key.len, err)) != LS_OK ||
+        (rc = put_bytes(w, 4, LWM2M_TYPE_OPAQUE, spk, spk_len, err)) != LS_OK ||
         (rc = put_bytes(w, 5, LWM2M_TYPE_OPAQUE, key, key_len, err)) != LS_OK ||
         (rc = put_opt(w, 11, LWM2M_TYPE_INTEGER, &a->hold_off, err)) != LS_OK ||
         (rc = put_opt(w, 12, LWM2M_TYPE_INTEGER, &a->timeout, err)) != LS_OK)
@@ -1037,7 +1046,9 @@ static enum ls_rc plan_security(struct ids *x, size_t k,
     const struct lwm2m_bsconfig_server *s = &x->c->servers[k];
     uint16_t iid;
     enum ls_rc rc;
-    if (s->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE && (!issued || !issued[k].identity))
+    if (s->sec.cred == LWM2M_BSCONFIG_CRED_ISSUE &&
+        (!issued || !issued[k].identity ||
+         (s->sec.security == LWM2M_BSCONFIG_X509 && !issued[k].cert)))
         return ls_error_set(err, LS_EINVAL, "servers[%zu]: no issued credentials given", k);
     if ((rc = free_id(x, 0, &iid, err)) != LS_OK)
         return rc;

@@ -34,7 +34,9 @@
  *                         (required, 1..65534, unique), "security"
  *                         ("psk"|"rpk"|"x509"|"nosec", default from the
  *                         scheme: coap -> nosec, coaps -> psk),
- *                         "credentials": "issue" (psk only) |
+ *                         "credentials": "issue" (psk: a fresh PSK; x509:
+ *                         a fresh key pair and a certificate from the
+ *                         bootstrap server's device CA) |
  *                         {"identity","key"} (psk, key hex) |
  *                         {"public_key","secret_key","server_public_key"}
  *                         (rpk/x509, hex DER), "lifetime" (s, default 86400),
@@ -246,11 +248,20 @@ enum ls_rc lwm2m_bsconfig_client_discover(struct lwm2m_bsconfig_client *cl,
                                           const char *links, size_t len,
                                           struct ls_error *err) LS_MUST_CHECK;
 
-/* A fresh PSK for a server whose credentials are "issue" (the caller's RNG). */
+/* Fresh credentials for a server whose credentials are "issue" (the
+ * caller's RNG).  PSK: identity (/0/x/3) and key (/0/x/5).  x509 (issue
+ * 7): identity names the credential (not written), cert is the device
+ * certificate DER (/0/x/3), key its private key (PKCS#8 DER, /0/x/5), and
+ * server_cert (may be NULL: the configuration's server_public_key) the
+ * server's certificate DER (/0/x/4). */
 struct lwm2m_bsconfig_issued {
     const char *identity;        /* borrowed for the build call */
     const uint8_t *key;
     size_t key_len;
+    const uint8_t *cert;         /* x509 only */
+    size_t cert_len;
+    const uint8_t *server_cert;  /* x509 only; may be NULL */
+    size_t server_cert_len;
 };
 
 /* One BS-Write: PUT path with the values below it. */

@@ -146,6 +146,23 @@ enum ls_rc runtime_credcache_add_rpk(struct runtime_credcache *c, const uint8_t 
     return add_node(c, k, rpk_key(spki, spki_len, k), endpoint, NULL, 0, err);
 }
 
+const char *runtime_credcache_refused(const char *endpoint)
+{
+    return endpoint && endpoint[0] == RUNTIME_CREDCACHE_REFUSED[0] ? endpoint + 1 : NULL;
+}
+
+const uint8_t *runtime_credcache_entry_public_key(const struct runtime_credcache_entry *e,
+                                                 size_t *len)
+{
+    if (e->key_len || e->identity_len <= RPK_TAG_LEN ||
+        memcmp(e->identity, RPK_TAG, RPK_TAG_LEN) != 0) {
+        *len = 0;
+        return NULL;
+    }
+    *len = e->identity_len - RPK_TAG_LEN;
+    return e->identity + RPK_TAG_LEN;
+}
+
 const char *runtime_credcache_find_rpk(const struct runtime_credcache *c, const uint8_t *spki,
                                        size_t spki_len)
 {
@@ -400,6 +417,8 @@ static void apply_one(struct runtime_credcache *c, struct node *op,
         if (gone && !same_binding(&old->e, &op->e))
             gone(arg, &old->e, &op->e);
         node_free(old);
+    } else if (gone && runtime_credcache_refused(op->e.endpoint)) {
+        gone(arg, &op->e, &op->e);   /* revoked before its live binding was seen */
     }
     node_link(c, op);
 }

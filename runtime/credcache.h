@@ -74,6 +74,19 @@ enum ls_rc runtime_credcache_add_rpk(struct runtime_credcache *c, const uint8_t 
                                      struct ls_error *err) LS_MUST_CHECK;
 const char *runtime_credcache_find_rpk(const struct runtime_credcache *c, const uint8_t *spki,
                                        size_t spki_len);
+/* Issue 7: the same table holds X.509 certificate keys (16 bytes: the
+ * first half of SHA-256 of the certificate DER, store/credentials.c) under
+ * the same functions.  A revoked certificate stays, bound to its endpoint
+ * marked refused (RUNTIME_CREDCACHE_REFUSED, a byte no endpoint name has:
+ * names are valid UTF-8), so that a handshake with it is refused;
+ * runtime_credcache_refused gives the endpoint of such a binding.
+ * entry_public_key gives the key bytes of such an entry (SPKI or
+ * certificate key), NULL for a PSK entry. */
+#define RUNTIME_CREDCACHE_REFUSED "\xff"
+/* The endpoint a refused binding names, or NULL when endpoint is not one. */
+const char *runtime_credcache_refused(const char *endpoint);
+const uint8_t *runtime_credcache_entry_public_key(const struct runtime_credcache_entry *e,
+                                                 size_t *len);
 
 /* The entry for identity, or NULL.  Borrowed until the table is freed. */
 const struct runtime_credcache_entry *runtime_credcache_find(const struct runtime_credcache *c,
@@ -140,7 +153,9 @@ void runtime_credcache_delta_append(struct runtime_credcache_delta *dst,
  * is called, before it is freed, for every entry of c that is removed or
  * replaced by one with another key or endpoint: what the server needs to
  * end the registrations made with a revoked identity.  now is the
- * replacement, or NULL.
+ * replacement, or NULL.  Issue 7: a refused binding (see above) put for a
+ * key c did not hold calls gone with old == now (the live binding was
+ * never seen, yet a session may use the certificate: the CA vouched).
  */
 typedef void runtime_credcache_gone_fn(void *arg, const struct runtime_credcache_entry *old,
                                        const struct runtime_credcache_entry *now);

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -253,6 +254,25 @@ static void buf_wipe(struct buf *b)
     free(b->p);
 }
 
+/* bytes as hex into b's element i (NULL when there are none). */
+static enum ls_rc hex_elem(struct buf *b, size_t i, const uint8_t *bytes, size_t len,
+                           struct ls_error *err)
+{
+    if (!bytes) {
+        buf_elem(b, i, NULL);
+        return LS_OK;
+    }
+    char *hex = malloc(2 * len + 1);
+    if (!hex)
+        return ls_error_set(err, LS_ENOMEM, "issue credentials: out of memory");
+    for (size_t k = 0; k < len; k++)
+        snprintf(hex + 2 * k, 3, "%02x", bytes[k]);
+    hex[2 * len] = '\0';
+    buf_elem(b, i, hex);
+    free(hex);
+    return LS_OK;
+}
+
 /* The sealed secret of it as hex into b's element i. */
 static enum ls_rc seal_hex(const struct store_secret_key *key,
                            const struct store_credentials_issue *it, struct buf *b, size_t i,
@@ -283,21 +303,24 @@ enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_sec
 {
     static const char sql[] =
         "WITH j AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-        "           $5::int[]) WITH ORDINALITY AS x(endpoint, identity, secret, server_uri,"
-        "           ssid, n)),"
+        "           $5::int[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY AS"
+        "           x(endpoint, identity, secret, server_uri, ssid, mode, pk, cert, n)),"
         " ep AS (INSERT INTO endpoints (name, origin) SELECT DISTINCT endpoint, 'bootstrap'"
         "        FROM j ON CONFLICT (name) DO NOTHING),"
         " c AS (INSERT INTO credentials (endpoint, scope, mode, identity, secret, key_id,"
-        "                                state, server_uri, ssid, expires_at)"
-        "       SELECT endpoint, 'server', 'psk', identity, decode(secret, 'hex'), $6::bigint,"
+        "                                state, server_uri, ssid, expires_at, public_key,"
+        "                                certificate)"
+        "       SELECT endpoint, 'server', mode, identity, decode(secret, 'hex'), $6::bigint,"
         "              'issued', server_uri, ssid, CASE WHEN $7::bigint > 0 THEN now() +"
-        "              $7::bigint * interval '1 second' END FROM j ORDER BY n"
+        "              $7::bigint * interval '1 second' END, decode(pk, 'hex'), cert"
+        "       FROM j ORDER BY n"
         "       ON CONFLICT (scope, mode, identity) WHERE state <> 'revoked'"
         "       AND identity IS NOT NULL AND identity <> '' DO NOTHING"
         "       RETURNING id, identity)"
         " SELECT j.n, c.id FROM j LEFT JOIN c ON c.identity = j.identity ORDER BY j.n";
     struct buf eps = { .ok = true }, ids = { .ok = true }, secs = { .ok = true },
-               uris = { .ok = true }, ssids = { .ok = true };
+               uris = { .ok = true }, ssids = { .ok = true }, modes = { .ok = true },
+               pks = { .ok = true }, certs = { .ok = true };
     char key_id[16], ttl[24], ssid[16];
     PGresult *res = NULL;
     enum ls_rc rc = LS_OK;
@@ -313,18 +336,25 @@ enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_sec
         buf_put(&ssids, i ? "," : "{", 1);
         buf_put(&ssids, items[i].ssid > 0 ? ssid : "NULL", strlen(items[i].ssid > 0 ? ssid
                                                                                   : "NULL"));
-        rc = seal_hex(key, &items[i], &secs, i, err);
+        buf_elem(&modes, i, items[i].mode ? items[i].mode : "psk");
+        buf_elem(&certs, i, items[i].certificate);
+        if (rc == LS_OK)
+            rc = hex_elem(&pks, i, items[i].public_key, items[i].public_key_len, err);
+        if (rc == LS_OK)
+            rc = seal_hex(key, &items[i], &secs, i, err);
     }
-    struct buf *all[5] = { &eps, &ids, &secs, &uris, &ssids };
-    for (size_t k = 0; k < 5; k++)
+    struct buf *all[8] = { &eps, &ids, &secs, &uris, &ssids, &modes, &pks, &certs };
+    for (size_t k = 0; k < 8; k++)
         buf_put(all[k], n ? "}" : "{}", n ? 1 : 2);
-    if (rc == LS_OK && !(eps.ok && ids.ok && secs.ok && uris.ok && ssids.ok))
+    if (rc == LS_OK && !(eps.ok && ids.ok && secs.ok && uris.ok && ssids.ok && modes.ok &&
+                         pks.ok && certs.ok))
         rc = ls_error_set(err, LS_ENOMEM, "issue credentials: out of memory");
     if (rc == LS_OK) {
         snprintf(key_id, sizeof key_id, "%" PRIu32, key->id);
         snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
-        const char *values[7] = { eps.p, ids.p, secs.p, uris.p, ssids.p, key_id, ttl };
-        rc = store_exec_text(s, "issue credentials", sql, 7, values, &res, err);
+        const char *values[10] = { eps.p, ids.p, secs.p, uris.p, ssids.p, key_id, ttl,
+                                   modes.p, pks.p, certs.p };
+        rc = store_exec_text(s, "issue credentials", sql, 10, values, &res, err);
     }
     for (int r = 0; rc == LS_OK && r < PQntuples(res); r++) {
         size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10) - 1;
@@ -335,7 +365,7 @@ enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_sec
         /* Not inserted: a live credential has that identity already. */
         items[i].rc = inserted || items[i].already_ok ? LS_OK : LS_ECONFLICT;
     }
-    for (size_t k = 0; k < 5; k++)
+    for (size_t k = 0; k < 8; k++)
         buf_wipe(all[k]);
     PQclear(res);
     return rc;
@@ -438,6 +468,33 @@ static void delta_fail(struct delta_build *b, enum ls_rc rc, const struct store_
                     c->endpoint, local->msg);
 }
 
+/*
+ * Issue 7: an x509 row is a certificate key in the cache (16 bytes: the
+ * first half of SHA-256 of the certificate DER, the bytes its id
+ * "sha256:<hex>" names) -> its endpoint; a revoked one stays, bound to its
+ * endpoint marked refused (RUNTIME_CREDCACHE_REFUSED), so that
+ * lodestar-server refuses its next handshake although the CA still vouches
+ * for it and cuts a session made with it.  Full loads read revoked x509
+ * rows for that reason.  The secret (the device's private key) is not
+ * needed: an unreadable one changes nothing here.
+ */
+static enum ls_rc delta_x509(struct delta_build *b, int64_t id, const char *endpoint,
+                             const uint8_t *cert, size_t cert_len, bool live,
+                             struct ls_error *local)
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    char *refused = NULL;
+    if (!EVP_Digest(cert, cert_len, md, &n, EVP_sha256(), NULL) || n < 16)
+        return ls_error_set(local, LS_EIO, "SHA-256 failed");
+    if (!live && asprintf(&refused, "%s%s", RUNTIME_CREDCACHE_REFUSED, endpoint) < 0)
+        return ls_error_set(local, LS_ENOMEM, "out of memory");
+    enum ls_rc rc = runtime_credcache_delta_put_rpk(b->d, id, md, 16, live ? endpoint : refused,
+                                                   local);
+    free(refused);
+    return rc;
+}
+
 /* A row (secret opened) -> put, or drop when revoked. */
 static void delta_row(void *arg, const struct store_credential *c)
 {
@@ -447,7 +504,9 @@ static void delta_row(void *arg, const struct store_credential *c)
     bool live = strcmp(c->state, "revoked") != 0;
     if (b->rc != LS_OK)
         return;
-    if (strcmp(c->mode, "rpk") == 0 && c->public_key)
+    if (strcmp(c->mode, "x509") == 0 && c->public_key)
+        rc = delta_x509(b, c->id, c->endpoint, c->public_key, c->public_key_len, live, &local);
+    else if (strcmp(c->mode, "rpk") == 0 && c->public_key)
         rc = live ? runtime_credcache_delta_put_rpk(b->d, c->id, c->public_key,
                                                     c->public_key_len, c->endpoint, &local)
                   : runtime_credcache_delta_drop_rpk(b->d, c->id, c->public_key,
@@ -466,6 +525,19 @@ static void delta_row(void *arg, const struct store_credential *c)
 static void delta_unreadable(struct delta_build *b, PGresult *res, int i)
 {
     struct ls_error local = { 0 };
+    if (b->rc == LS_OK && strcmp(PQgetvalue(res, i, 3), "x509") == 0 &&
+        !PQgetisnull(res, i, 7)) {
+        size_t len = 0;
+        uint8_t *cert = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 7), &len);
+        struct store_credential c = { .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                                      .endpoint = PQgetvalue(res, i, 1) };
+        if (cert)
+            delta_fail(b, delta_x509(b, c.id, c.endpoint, cert, len,
+                                     strcmp(PQgetvalue(res, i, 8), "revoked") != 0, &local),
+                       &c, &local);
+        PQfreemem(cert);
+        return;
+    }
     if (b->rc != LS_OK || PQgetisnull(res, i, 4) || !*PQgetvalue(res, i, 4) ||
         strcmp(PQgetvalue(res, i, 3), "psk") != 0)
         return;
@@ -482,8 +554,12 @@ static void delta_unreadable(struct delta_build *b, PGresult *res, int i)
  * cursor (may be NULL) gets the xmin of the read's snapshot: where the
  * next delta read starts (0007_credential_changes.sql).
  */
+/* Which rows read_delta reads: every live one, those changed since a
+ * cursor, or one PSK identity's. */
+enum delta_read { READ_FULL, READ_SINCE, READ_IDENTITY };
+
 static enum ls_rc read_delta(struct store *s, const struct store_secret_key *key,
-                             const char *scope, const char *since,
+                             const char *scope, const char *since, const char *identity,
                              struct store_credentials_cursor *cursor,
                              struct runtime_credcache_delta **out, unsigned *skipped_out,
                              struct ls_error *err)
@@ -492,21 +568,32 @@ static enum ls_rc read_delta(struct store *s, const struct store_secret_key *key
         "WITH x AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin)"
         " SELECT c.id, c.endpoint, c.scope, c.mode, c.identity, c.secret, c.key_id,"
         " c.public_key, c.state, x.xmin FROM x LEFT JOIN credentials c"
-        " ON c.scope = $1 AND c.state <> 'revoked' ORDER BY c.id";
+        " ON c.scope = $1 AND (c.state <> 'revoked' OR c.mode = 'x509') ORDER BY c.id";
     static const char delta_sql[] =
         "WITH x AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin)"
         " SELECT c.id, c.endpoint, c.scope, c.mode, c.identity, c.secret, c.key_id,"
         " c.public_key, c.state, x.xmin FROM x LEFT JOIN credentials c"
         " ON c.scope = $1 AND c.changed_xid >= $2::xid8 ORDER BY c.id";
+    static const char identity_sql[] =
+        "WITH x AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin)"
+        " SELECT c.id, c.endpoint, c.scope, c.mode, c.identity, c.secret, c.key_id,"
+        " c.public_key, c.state, x.xmin FROM x LEFT JOIN credentials c"
+        " ON c.scope = $1 AND $2::text IS NULL AND c.mode = 'psk' AND c.identity = $3"
+        " AND c.state <> 'revoked'";
+    static const char *const sql[] = {
+        [READ_FULL] = full_sql, [READ_SINCE] = delta_sql, [READ_IDENTITY] = identity_sql,
+    };
     PGresult *res = NULL;
     unsigned skipped = 0;
-    const char *values[2] = { scope, since };
+    enum delta_read what = identity ? READ_IDENTITY : since ? READ_SINCE : READ_FULL;
+    const char *values[3] = { scope, since, identity };
     struct delta_build b = { .d = runtime_credcache_delta_new(err), .rc = LS_OK, .err = err };
     *out = NULL;
     if (!b.d)
         return LS_ENOMEM;
-    enum ls_rc rc = store_exec_text(s, "load credentials", since ? delta_sql : full_sql,
-                                    since ? 2 : 1, values, &res, err);
+    enum ls_rc rc = store_exec_text(s, "load credentials", sql[what],
+                                    what == READ_FULL ? 1 : what == READ_SINCE ? 2 : 3, values,
+                                    &res, err);
     for (int i = 0; rc == LS_OK && i < PQntuples(res) && b.rc == LS_OK; i++) {
         if (PQgetisnull(res, i, 0))
             continue;   /* the snapshot row alone: nothing matched */
@@ -517,7 +604,7 @@ static enum ls_rc read_delta(struct store *s, const struct store_secret_key *key
     }
     if (rc == LS_OK)
         rc = b.rc;
-    if (rc == LS_OK && cursor && PQntuples(res) > 0)
+    if (rc == LS_OK && cursor && what != READ_IDENTITY && PQntuples(res) > 0)
         snprintf(cursor->xmin, sizeof cursor->xmin, "%s", PQgetvalue(res, 0, 9));
     PQclear(res);
     if (rc != LS_OK) {
@@ -540,7 +627,7 @@ enum ls_rc store_credentials_load_cache_at(struct store *s, const struct store_s
 {
     struct runtime_credcache_delta *d = NULL;
     *out = NULL;
-    enum ls_rc rc = read_delta(s, key, scope, NULL, cursor, &d, NULL, err);
+    enum ls_rc rc = read_delta(s, key, scope, NULL, NULL, cursor, &d, NULL, err);
     if (rc != LS_OK)
         return rc;
     *out = runtime_credcache_new(err);
@@ -566,7 +653,23 @@ enum ls_rc store_credentials_load_delta(struct store *s, const struct store_secr
     *out = NULL;
     if (!cursor->xmin[0])
         return ls_error_set(err, LS_EINVAL, "credential delta: no cursor (full load first)");
-    return read_delta(s, key, scope, cursor->xmin, cursor, out, NULL, err);
+    return read_delta(s, key, scope, cursor->xmin, NULL, cursor, out, NULL, err);
+}
+
+enum ls_rc store_credentials_load_identity(struct store *s, const struct store_secret_key *key,
+                                           const char *scope, const uint8_t *identity,
+                                           size_t identity_len,
+                                           struct runtime_credcache_delta **out,
+                                           struct ls_error *err)
+{
+    char text[257];   /* identities longer than 256 bytes are not issued */
+    *out = NULL;
+    if (identity_len == 0 || identity_len >= sizeof text ||
+        memchr(identity, '\0', identity_len))
+        return (*out = runtime_credcache_delta_new(err)) ? LS_OK : LS_ENOMEM;
+    memcpy(text, identity, identity_len);
+    text[identity_len] = '\0';
+    return read_delta(s, key, scope, NULL, text, NULL, out, NULL, err);
 }
 
 /* ---- the watcher thread ---- */

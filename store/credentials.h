@@ -100,7 +100,9 @@ enum ls_rc store_credentials_load(struct store *s, const struct store_secret_key
  *
  * store_credentials_load_cache -- store_credentials_load of the PSK and RPK
  * rows of scope into a new runtime_credcache (identity -> endpoint, key;
- * public key -> endpoint).  Caller
+ * public key -> endpoint), and (issue 7) the X.509 rows, revoked ones
+ * too: certificate key -> endpoint, or its endpoint marked refused
+ * (runtime/credcache.h).  Caller
  * owns *out (runtime_credcache_free); NULL on entry.
  */
 struct runtime_credcache;
@@ -133,6 +135,15 @@ enum ls_rc store_credentials_load_delta(struct store *s, const struct store_secr
                                         struct store_credentials_cursor *cursor,
                                         struct runtime_credcache_delta **out,
                                         struct ls_error *err) LS_MUST_CHECK;
+/* The live PSK credential of one identity in scope, as a new delta (caller
+ * frees) of one put, or of none when there is no such credential (an
+ * identity that is not text -- a NUL byte -- has none).  For a handshake
+ * that comes before the watcher's delta (server/credlookup.c). */
+enum ls_rc store_credentials_load_identity(struct store *s, const struct store_secret_key *key,
+                                           const char *scope, const uint8_t *identity,
+                                           size_t identity_len,
+                                           struct runtime_credcache_delta **out,
+                                           struct ls_error *err) LS_MUST_CHECK;
 
 /*
  * store_credentials_issue_batch -- store n PSK management credentials
@@ -146,13 +157,21 @@ enum ls_rc store_credentials_load_delta(struct store *s, const struct store_secr
 struct store_credentials_issue {
     const char *endpoint;
     const char *identity;
-    const uint8_t *psk;
+    const uint8_t *psk;         /* the secret: PSK key, or (x509) private key DER */
     size_t psk_len;
     const char *server_uri;     /* may be NULL */
     int ssid;                   /* <= 0: none */
     bool already_ok;            /* a configured key, recorded on every bootstrap */
     int64_t id;                 /* out */
     enum ls_rc rc;              /* out */
+    /* Issue 7 (X.509 issuing): mode NULL = "psk"; "x509" with public_key =
+     * the device certificate DER (what lodestar-server matches a handshake
+     * against: runtime/credcache.h, certificate keys) and certificate = it
+     * as PEM; identity = its id ("sha256:..."). */
+    const char *mode;
+    const uint8_t *public_key;
+    size_t public_key_len;
+    const char *certificate;
 };
 enum ls_rc store_credentials_issue_batch(struct store *s, const struct store_secret_key *key,
                                          struct store_credentials_issue *items, size_t n,

@@ -16,7 +16,10 @@
  *                                  their audit entries, one statement
  *   store_workflows_rotation_done  the rotation's devices were all triggered
  *   store_workflows_rotation_get   a rotation's progress as JSON
+ *   store_workflows_list, _rotation_list  the newest, for the dashboard
  *   store_workflows_endpoints      every known endpoint name (for a glob)
+ *   store_workflows_rotation_beat / _claim  rotations resumed after their
+ *                                  server stopped
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -66,12 +69,14 @@ enum ls_rc store_workflows_get(struct store *s, int64_t id, char **json_out,
 
 /* endpoints_json: JSON array of names (in trigger order).  Creates the
  * rotation, one pending child per name, an audit entry per child and one
- * "bootstrap.rotation" entry.  *children_json_out (caller frees):
+ * "bootstrap.rotation" entry.  runner names the trigger thread that runs it
+ * (detail.runner, with detail.beat = now: see store_workflows_rotation_beat).  *children_json_out (caller frees):
  * [[id, "endpoint"], ...] in order. */
 enum ls_rc store_workflows_rotation_create(struct store *s, const char *endpoints_json,
                                            double rate, const char *match, int64_t token_id,
                                            const char *actor, const char *reason,
-                                           int64_t *id_out, char **children_json_out,
+                                           const char *runner, int64_t *id_out,
+                                           char **children_json_out,
                                            struct ls_error *err) LS_MUST_CHECK;
 
 enum ls_rc store_workflows_rotation_done(struct store *s, int64_t id,
@@ -79,8 +84,40 @@ enum ls_rc store_workflows_rotation_done(struct store *s, int64_t id,
 
 /* {"id","state","rate","total","pending","triggered","finished","failed",
  * "created_at","updated_at","actor","reason","match"}; LS_ENOTFOUND. */
+/* Newest first, at most limit, as a JSON array text (caller frees) of
+ * store_workflows_get's objects: only those in state (NULL: any), and of
+ * rotation (-1: any; 0: none, the single-device ones). */
+enum ls_rc store_workflows_list(struct store *s, const char *state, int64_t rotation,
+                                int limit, char **json_out,
+                                struct ls_error *err) LS_MUST_CHECK;
+/* Newest first, at most limit, as a JSON array text of
+ * store_workflows_rotation_get's objects. */
+enum ls_rc store_workflows_rotation_list(struct store *s, int limit, char **json_out,
+                                         struct ls_error *err) LS_MUST_CHECK;
+
 enum ls_rc store_workflows_rotation_get(struct store *s, int64_t id, char **json_out,
                                         struct ls_error *err) LS_MUST_CHECK;
+
+/*
+ * Rotations survive their server (resume).  A pending rotation's
+ * detail.runner names the trigger thread that paces it, detail.beat when
+ * that thread last said it is alive.
+ * store_workflows_rotation_beat -- beat (release false: beat = now) or let
+ *         go (release true: beat removed, so the next claim takes them at
+ *         once) every pending rotation of runner.
+ * store_workflows_rotation_claim -- take over the pending rotations whose
+ *         beat is missing or older than stale_s seconds (their server
+ *         stopped or died), at most 16 per call, FOR UPDATE SKIP LOCKED so
+ *         that two servers never claim the same one.  *json_out (caller
+ *         frees): [{"id","rate","token","actor","last_us","children":[[id,
+ *         "ep"], ...]}], children = the rotation's devices still pending, in
+ *         order; last_us = its latest trigger (microseconds since the epoch,
+ *         null when none), so that the rate holds across the take-over.
+ */
+enum ls_rc store_workflows_rotation_beat(struct store *s, const char *runner, bool release,
+                                         struct ls_error *err) LS_MUST_CHECK;
+enum ls_rc store_workflows_rotation_claim(struct store *s, const char *runner, int stale_s,
+                                          char **json_out, struct ls_error *err) LS_MUST_CHECK;
 
 /* Every endpoint name, as a JSON array text (caller frees). */
 enum ls_rc store_workflows_endpoints(struct store *s, char **json_out,

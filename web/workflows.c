@@ -5,6 +5,8 @@
  *   POST /api/bootstrap/rotations                  (admin)    -> {"rotation": id}
  *        {"endpoints": [...]} or {"match": "<glob>"}, "rate": devices/s, "reason"
  *   GET  /api/bootstrap/rotations/{id}             (viewer)   progress
+ *   GET  /api/workflows?state=&rotation=&limit=     (viewer)   the newest
+ *   GET  /api/bootstrap/rotations?limit=            (viewer)   the newest
  *
  * A request creates the workflow rows (and their audit entries: who, why)
  * and hands the triggers to the trigger thread here, which sends them in
@@ -23,8 +25,18 @@
  *         account (the documented fallback; audited as credentials.revoke).
  * The outcome (acknowledged, queued, or failed with the cause) is recorded
  * on this thread (store_workflows_triggered); every later step comes from
- * the triggers of migrations/0005_workflows.sql.  A server stopped while a
- * rotation is under way leaves its remaining devices 'pending'.
+ * the triggers of migrations/0005_workflows.sql.
+ *
+ * Rotations survive their server.  Each trigger thread has a random runner
+ * id; a rotation records the runner that paces it and a heartbeat (beat)
+ * the thread refreshes every second (store_workflows_rotation_beat).  Every
+ * second the thread also claims the pending rotations whose beat is gone
+ * (their server stopped: web_workflows_stop removes its beats) or older
+ * than STALE_S (their server died), and queues their devices still
+ * 'pending', in order, at the rotation's rate.  A device is 'pending' until
+ * its trigger is recorded, and only 'pending' devices are queued, so a
+ * resumed rotation triggers each remaining device once; at start the first
+ * tick resumes what the previous run of this server left.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -32,6 +44,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +61,8 @@
 #define RATE_DEFAULT 10.0
 #define TRIGGER_TIMEOUT_MS 10000  /* the Execute's answer */
 #define STOP_WAIT_MS 5000         /* outstanding triggers at stop */
+#define TICK_US 1000000           /* rotation heartbeat and claim period */
+#define STALE_S 5                 /* a rotation beat older than this is orphaned */
 
 /* A rotation's pacing, shared by its jobs: consecutive triggers at least
  * interval apart, even after a stall (no catch-up burst). */
@@ -93,6 +108,8 @@ struct web_workflows {
     struct wf_job *jobs;          /* sorted by due_us */
     struct wf_answer *answers;
     unsigned outstanding;         /* submitted, done not yet called */
+    char runner[33];              /* random id of this trigger thread */
+    int64_t next_tick_us;         /* CLOCK_MONOTONIC of the next beat + claim */
 };
 
 static int64_t real_us(void)
@@ -384,6 +401,67 @@ static void trigger(struct web_workflows *wf, const struct wf_job *j)
     }
 }
 
+static struct wf_job *rotation_jobs(json_t *children, int64_t rotation, double rate,
+                                    int64_t start, const struct store_token *tok);
+
+/* Queues the devices of the rotations claimed from a stopped server (a
+ * claimed rotation with none left is done). */
+static void resume_claimed(struct web_workflows *wf, const char *claimed)
+{
+    json_t *list = json_loads(claimed, 0, NULL), *r;
+    size_t i;
+    struct ls_error err = { 0 };
+    json_array_foreach(list, i, r) {
+        int64_t id = json_integer_value(json_object_get(r, "id"));
+        double rate = json_number_value(json_object_get(r, "rate"));
+        json_t *children = json_object_get(r, "children");
+        struct store_token tok = { .id = json_integer_value(json_object_get(r, "token")) };
+        const char *actor = json_string_value(json_object_get(r, "actor"));
+        snprintf(tok.name, sizeof tok.name, "%s", actor ? actor : "");
+        ls_log_info("rotation_resumed", "rotation=%" PRId64 " pending=%zu", id,
+                    json_array_size(children));
+        if (json_array_size(children) == 0) {
+            pthread_mutex_lock(&wf->w->store_lock);
+            if (store_workflows_rotation_done(wf->w->store, id, &err) != LS_OK)
+                ls_log_error("rotation_record_failed", "rotation=%" PRId64 " error=\"%s\"", id,
+                             err.msg);
+            pthread_mutex_unlock(&wf->w->store_lock);
+            continue;
+        }
+        if (!(rate > 0 && rate <= RATE_MAX))
+            rate = RATE_DEFAULT;
+        /* the rate holds across the take-over: not before the previous
+         * server's last trigger + 1 / rate */
+        int64_t start = mono_us();
+        json_t *last = json_object_get(r, "last_us");
+        if (json_is_integer(last)) {
+            int64_t wait = json_integer_value(last) + (int64_t)(1e6 / rate) - real_us();
+            if (wait > 0)
+                start += wait;
+        }
+        enqueue(wf, rotation_jobs(children, id, rate, start, &tok));
+    }
+    json_decref(list);
+}
+
+/* Every TICK_US on the trigger thread: our rotations' heartbeat, then the
+ * claim of orphaned ones.  A database away now is tried again next tick. */
+static void tick(struct web_workflows *wf)
+{
+    struct ls_error err = { 0 };
+    char *claimed = NULL;
+    pthread_mutex_lock(&wf->w->store_lock);
+    enum ls_rc rc = store_workflows_rotation_beat(wf->w->store, wf->runner, false, &err);
+    if (rc == LS_OK)
+        rc = store_workflows_rotation_claim(wf->w->store, wf->runner, STALE_S, &claimed, &err);
+    pthread_mutex_unlock(&wf->w->store_lock);
+    if (rc != LS_OK)
+        ls_log_debug("rotation_tick_failed", "error=\"%s\"", err.msg);
+    else
+        resume_claimed(wf, claimed);
+    free(claimed);
+}
+
 /* A job's due time, paced: not before its rotation's previous trigger +
  * interval.  The head of the queue is its rotation's next job (a
  * rotation's jobs are queued in order), so pacing the head paces them all
@@ -417,6 +495,13 @@ static void *run(void *arg)
             continue;
         }
         int64_t now = mono_us(), due = wf->jobs ? effective_due(wf->jobs) : 0;
+        if (now >= wf->next_tick_us) {
+            wf->next_tick_us = now + TICK_US;
+            pthread_mutex_unlock(&wf->mu);
+            tick(wf);
+            pthread_mutex_lock(&wf->mu);
+            continue;
+        }
         if (wf->jobs && due <= now) {
             struct wf_job *j = wf->jobs;
             wf->jobs = j->next;
@@ -429,13 +514,9 @@ static void *run(void *arg)
             pthread_mutex_lock(&wf->mu);
             continue;
         }
-        if (!wf->jobs) {
-            pthread_cond_wait(&wf->cv, &wf->mu);
-            continue;
-        }
-        struct timespec ts;   /* the next due time (the rate limit), or a change */
+        struct timespec ts;   /* the next due time (the rate limit), a tick, or a change */
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t wait = due - now;
+        int64_t wait = (wf->jobs && due < wf->next_tick_us ? due : wf->next_tick_us) - now;
         ts.tv_sec += wait / 1000000;
         ts.tv_nsec += (wait % 1000000) * 1000;
         if (ts.tv_nsec >= 1000000000) {
@@ -456,6 +537,14 @@ struct web_workflows *web_workflows_start(struct web_http *w, struct ls_error *e
         return NULL;
     }
     wf->w = w;
+    uint8_t rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        free(wf);
+        ls_error_set(err, LS_EIO, "workflows: no randomness for the runner id");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(wf->runner + 2 * i, 3, "%02x", rnd[i]);
     pthread_mutex_init(&wf->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -481,6 +570,13 @@ void web_workflows_stop(struct web_workflows *wf)
     pthread_cond_broadcast(&wf->cv);
     pthread_mutex_unlock(&wf->mu);
     pthread_join(wf->thread, NULL);
+    /* Let go of our rotations: the next server to tick (this one when it
+     * starts again) resumes their pending devices at once. */
+    struct ls_error err = { 0 };
+    pthread_mutex_lock(&wf->w->store_lock);
+    if (store_workflows_rotation_beat(wf->w->store, wf->runner, true, &err) != LS_OK)
+        ls_log_warn("rotation_release_failed", "error=\"%s\"", err.msg);
+    pthread_mutex_unlock(&wf->w->store_lock);
     /* The server answered every call before the web layer stops (main.c);
      * wait a bounded time for a straggler so its done finds us alive. */
     struct timespec deadline;
@@ -624,6 +720,83 @@ enum MHD_Result web_workflows_rotation_get(struct web_http *w, struct MHD_Connec
     return get_json(w, conn, req, store_workflows_rotation_get, "rotation");
 }
 
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+
+/* ?limit= (1..LIST_MAX, default LIST_DEFAULT); false when it is bad. */
+static bool list_limit(struct MHD_Connection *conn, long long *limit)
+{
+    char text[16];
+    int n = web_url_query(conn, "limit", text, sizeof text);
+    *limit = LIST_DEFAULT;
+    return n == 0 || (n > 0 && web_url_parse_int(text, 1, LIST_MAX, limit));
+}
+
+/* {member: the store's list} or the store's error. */
+static enum MHD_Result reply_list(struct MHD_Connection *conn, enum ls_rc rc, char *text,
+                                  const struct ls_error *err, const char *member)
+{
+    if (rc != LS_OK)
+        return web_reply_store_error(conn, err);
+    json_t *list = json_loads(text, 0, NULL);
+    free(text);
+    if (!list)
+        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "bad JSON");
+    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", member, list));
+}
+
+enum MHD_Result web_workflows_list(struct web_http *w, struct MHD_Connection *conn,
+                                   struct web_request *req)
+{
+    static const char *const states[] = {
+        "pending", "triggered", "bootstrap_started", "bootstrap_finished", "re_registered",
+        "failed",
+    };
+    char state[24], rot[24];
+    long long limit, rotation = -1;
+    (void)req;
+    if (!list_limit(conn, &limit))
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "limit must be an integer from 1 to %d", LIST_MAX);
+    int hs = web_url_query(conn, "state", state, sizeof state);
+    bool known = false;
+    for (size_t i = 0; hs > 0 && i < sizeof states / sizeof states[0]; i++)
+        known = known || strcmp(state, states[i]) == 0;
+    if (hs < 0 || (hs > 0 && !known))
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "state must be pending, triggered, bootstrap_started, "
+                               "bootstrap_finished, re_registered or failed");
+    int hr = web_url_query(conn, "rotation", rot, sizeof rot);
+    if (hr > 0 && strcmp(rot, "none") == 0)
+        rotation = 0;
+    else if (hr < 0 || (hr > 0 && !web_url_parse_int(rot, 1, INT64_MAX, &rotation)))
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "rotation must be a rotation id or none");
+    char *text = NULL;
+    struct ls_error err = { 0 };
+    pthread_mutex_lock(&w->store_lock);
+    enum ls_rc rc = store_workflows_list(w->store, hs > 0 ? state : NULL, rotation, (int)limit,
+                                         &text, &err);
+    pthread_mutex_unlock(&w->store_lock);
+    return reply_list(conn, rc, text, &err, "workflows");
+}
+
+enum MHD_Result web_workflows_rotation_list(struct web_http *w, struct MHD_Connection *conn,
+                                            struct web_request *req)
+{
+    long long limit;
+    (void)req;
+    if (!list_limit(conn, &limit))
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "limit must be an integer from 1 to %d", LIST_MAX);
+    char *text = NULL;
+    struct ls_error err = { 0 };
+    pthread_mutex_lock(&w->store_lock);
+    enum ls_rc rc = store_workflows_rotation_list(w->store, (int)limit, &text, &err);
+    pthread_mutex_unlock(&w->store_lock);
+    return reply_list(conn, rc, text, &err, "rotations");
+}
+
 /* The endpoints of a rotation body: a checked list, or the glob's matches. */
 static const char *rotation_targets(struct web_http *w, json_t *body, json_t **out,
                                     struct ls_error *err, bool *store_failed)
@@ -685,15 +858,14 @@ static const char *rotation_targets(struct web_http *w, json_t *body, json_t **o
     return NULL;
 }
 
-/* The rotation's jobs, device i due at start + i / rate. */
+/* The rotation's jobs, device i due at start (CLOCK_MONOTONIC) + i / rate. */
 static struct wf_job *rotation_jobs(json_t *children, int64_t rotation, double rate,
-                                    const struct store_token *tok)
+                                    int64_t start, const struct store_token *tok)
 {
     struct wf_job *head = NULL, **tail = &head;
     struct wf_rot *rot = calloc(1, sizeof *rot);
     if (!rot)
         return NULL;
-    int64_t start = mono_us();
     rot->interval_us = (int64_t)(1e6 / rate);
     rot->next_us = start;
     size_t i, n = json_array_size(children);
@@ -751,8 +923,8 @@ enum MHD_Result web_workflows_rotation_create(struct web_http *w, struct MHD_Con
     enum ls_rc rc = names ? store_workflows_rotation_create(
                                 w->store, names, rate,
                                 json_string_value(json_object_get(body, "match")),
-                                req->token.id, req->token.name, reason[0] ? reason : NULL, &id,
-                                &children_text, &err)
+                                req->token.id, req->token.name, reason[0] ? reason : NULL,
+                                w->workflows->runner, &id, &children_text, &err)
                           : ls_error_set(&err, LS_ENOMEM, "out of memory");
     pthread_mutex_unlock(&w->store_lock);
     free(names);
@@ -762,7 +934,7 @@ enum MHD_Result web_workflows_rotation_create(struct web_http *w, struct MHD_Con
     }
     json_t *children = json_loads(children_text, 0, NULL);
     free(children_text);
-    enqueue(w->workflows, rotation_jobs(children, id, rate, &req->token));
+    enqueue(w->workflows, rotation_jobs(children, id, rate, mono_us(), &req->token));
     ret = web_reply_json(conn, MHD_HTTP_ACCEPTED,
                          json_pack("{s:I,s:I,s:f}", "rotation", (json_int_t)id, "total",
                                    (json_int_t)json_array_size(children), "rate", rate));

@@ -27,7 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const uint8_t key[16];
     struct lwm2m_bsconfig_issued is[LWM2M_BSCONFIG_MAX_SERVERS];
     for (size_t i = 0; i < LWM2M_BSCONFIG_MAX_SERVERS; i++)
-        is[i] = (struct lwm2m_bsconfig_issued){ "id", key, sizeof key };
+        is[i] = (struct lwm2m_bsconfig_issued){ .identity = "id", .key = key,
+                                                .key_len = sizeof key, .cert = key,
+                                                .cert_len = sizeof key };
     struct lwm2m_bsconfig_plan p;
     if (lwm2m_bsconfig_plan_build(c, NULL, is, &p, NULL) == LS_OK) {
         struct lwm2m_data pack;

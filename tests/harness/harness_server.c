@@ -80,7 +80,13 @@ void harness_server_spawn(struct harness_server *s)
     for (size_t i = 0; s->extra[i]; i++)
         argv[n++] = s->extra[i];
     argv[n] = NULL;
-    char *env[] = { "LODESTAR_MASTER_KEY=" HARNESS_SERVER_KEY_HEX, s->db_env, NULL };
+    char *env[3 + HARNESS_SERVER_MAX_ENV] = {
+        "LODESTAR_MASTER_KEY=" HARNESS_SERVER_KEY_HEX, s->db_env,
+    };
+    size_t k = 2;
+    for (size_t i = 0; s->env[i]; i++)
+        env[k++] = s->env[i];
+    env[k] = NULL;
     const char *bin = getenv("LODESTAR_SERVER_BIN");
     ck_assert_msg(bin && *bin, "LODESTAR_SERVER_BIN is not set (run through meson test)");
     s->proc = harness_proc_spawn("server", bin, argv, env);
@@ -103,6 +109,13 @@ static void harness_server_keep_options(struct harness_server *s,
         ck_assert_ptr_nonnull(s->extra[n]);
     }
     s->extra[n] = NULL;
+    size_t k = 0;
+    for (; o->env && o->env[k]; k++) {
+        ck_assert_uint_lt(k, HARNESS_SERVER_MAX_ENV);
+        s->env[k] = strdup(o->env[k]);
+        ck_assert_ptr_nonnull(s->env[k]);
+    }
+    s->env[k] = NULL;
 }
 
 void harness_server_start(struct harness_server *s, const struct harness_server_options *o)
@@ -158,6 +171,10 @@ void harness_server_stop(struct harness_server *s)
     for (size_t i = 0; s->extra[i]; i++) {
         free(s->extra[i]);
         s->extra[i] = NULL;
+    }
+    for (size_t i = 0; s->env[i]; i++) {
+        free(s->env[i]);
+        s->env[i] = NULL;
     }
     harness_server_check_end(st, err);
 }

@@ -30,6 +30,7 @@
 #define HARNESS_SERVER_KEY_HEX \
     "8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
 #define HARNESS_SERVER_MAX_EXTRA 8
+#define HARNESS_SERVER_MAX_ENV 8
 
 struct harness_server_options {
     const char *db_prefix;      /* fresh database <prefix>_<pid>_<n>; NULL: conninfo */
@@ -39,6 +40,9 @@ struct harness_server_options {
     const char *who;            /* names the test in drop messages; may be NULL */
     const char *coap;           /* --coap address; NULL means 127.0.0.1:0 */
     const char *const *extra;   /* more flags, NULL terminated; may be NULL */
+    const char *const *env;     /* more "NAME=value" environment entries, NULL
+                                 * terminated; may be NULL.  LODESTAR_* names
+                                 * pass (the harness strips inherited ones) */
     int64_t start_ms;           /* deadline of each awaited line; 0: 20000 */
     int64_t stop_ms;            /* SIGTERM to exit; 0: 10000 */
 };
@@ -56,6 +60,7 @@ struct harness_server {
     char who[64];
     char coap_arg[128];
     char *extra[HARNESS_SERVER_MAX_EXTRA + 1];
+    char *env[HARNESS_SERVER_MAX_ENV + 1];
     int64_t start_ms, stop_ms;
 };
 

@@ -165,6 +165,25 @@ static coap_session_t *open_session(struct harness_device *d,
         pki.pki_key.key.pem_buf.private_key_len = n + 1;
         return coap_new_client_session_pki(d->ctx, lp, dst, COAP_PROTO_DTLS, &pki);
     }
+    if (o->cert_der) {
+        if (o->cert_der_len > sizeof d->cert_der || o->key_der_len > sizeof d->key_der ||
+            !o->key_der)
+            return NULL;
+        memcpy(d->cert_der, o->cert_der, o->cert_der_len);
+        d->cert_der_len = o->cert_der_len;
+        memcpy(d->key_der, o->key_der, o->key_der_len);
+        d->key_der_len = o->key_der_len;
+        coap_dtls_pki_t pki;
+        memset(&pki, 0, sizeof pki);
+        pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+        pki.pki_key.key_type = COAP_PKI_KEY_ASN1;
+        pki.pki_key.key.asn1.public_cert = d->cert_der;
+        pki.pki_key.key.asn1.public_cert_len = d->cert_der_len;
+        pki.pki_key.key.asn1.private_key = d->key_der;
+        pki.pki_key.key.asn1.private_key_len = d->key_der_len;
+        pki.pki_key.key.asn1.private_key_type = COAP_ASN1_PKEY_EC;
+        return coap_new_client_session_pki(d->ctx, lp, dst, COAP_PROTO_DTLS, &pki);
+    }
     if (o->cert_file) {
         coap_dtls_pki_t pki;
         memset(&pki, 0, sizeof pki);

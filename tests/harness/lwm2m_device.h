@@ -102,6 +102,10 @@ struct harness_device_options {
     const char *key_file;          /*   certificate and key (PEM), and the */
     const char *ca_file;           /*   CA that signed the server's */
     const char *rpk_key_file;      /* RPK instead: the device's EC key (PEM) */
+    const uint8_t *cert_der;       /* X.509 from buffers instead (issue 7): the */
+    size_t cert_der_len;           /*   device certificate (DER, <= 2048 bytes) */
+    const uint8_t *key_der;        /*   and its EC private key (PKCS#8 DER, */
+    size_t key_der_len;            /*   <= 512); the server is not verified */
     /* ---- LwM2M behaviour (all optional; zero = default) ---- */
     const char *version;           /* "1.0", "1.1" (default), "1.2": formats,
                                     * defaults, lwm2m= in Register and
@@ -399,9 +403,10 @@ unsigned harness_device_server_account_count(struct harness_device *d);
 /*
  * harness_device_new_for_account -- a fresh device that talks to the
  * account's URI ("coaps://127.0.0.1:5684" -> "127.0.0.1:5684") with its
- * PSK (security mode 0) or plain CoAP (mode 3); same version as d, and a
- * copy of d's tree (so the new device carries the bootstrapped objects).
- * NULL (message on stderr) for other modes or a bad URI.
+ * PSK (security mode 0), its certificate (mode 2: /0/x/3 certificate DER,
+ * /0/x/5 PKCS#8 private key DER) or plain CoAP (mode 3); same version as
+ * d, and a copy of d's tree (so the new device carries the bootstrapped
+ * objects).  NULL (message on stderr) for other modes or a bad URI.
  */
 struct harness_device *harness_device_new_for_account(struct harness_device *d,
                                                       const struct harness_device_account *a);

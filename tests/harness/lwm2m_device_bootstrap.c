@@ -356,7 +356,8 @@ struct harness_device *harness_device_new_for_account(struct harness_device *d,
         hostport = a->uri + 8;
     else if (!strncmp(a->uri, "coap://", 7))
         hostport = a->uri + 7;
-    if (!hostport || (a->security_mode != 0 && a->security_mode != 3)) {
+    if (!hostport || (a->security_mode != 0 && a->security_mode != 2 &&
+                      a->security_mode != 3)) {
         fprintf(stderr, "harness_device_new_for_account: unsupported uri \"%s\" or mode %d\n",
                 a->uri, a->security_mode);
         return NULL;
@@ -373,6 +374,12 @@ struct harness_device *harness_device_new_for_account(struct harness_device *d,
         .psk_key = a->key,
         .psk_key_len = a->key_len,
     };
+    if (a->security_mode == 2) {    /* certificate + private key, DER */
+        o.cert_der = a->public_key;
+        o.cert_der_len = a->public_key_len;
+        o.key_der = a->key;
+        o.key_der_len = a->key_len;
+    }
     struct harness_device *n = harness_device_new(&o);
     if (!n)
         return NULL;

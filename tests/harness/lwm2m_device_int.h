@@ -97,6 +97,10 @@ struct harness_device {
     uint8_t psk_key[64];
     size_t psk_key_len;
     char rpk_pem[8192];           /* libcoap keeps pointers into it */
+    uint8_t cert_der[2048];       /* X.509 from DER (issue 7): likewise */
+    size_t cert_der_len;
+    uint8_t key_der[512];
+    size_t key_der_len;
 
     /* LwM2M */
     char version[4];              /* "1.0", "1.1", "1.2" */

@@ -99,7 +99,8 @@ START_TEST(test_plan_full)
     ck_assert_int_eq(cl.bs_instance, 3);
     ck_assert_str_eq(cl.version, "1.1");
     uint8_t key[16] = { 1 };
-    struct lwm2m_bsconfig_issued is[2] = { { "dev-1-abc", key, 16 }, { 0 } };
+    struct lwm2m_bsconfig_issued is[2] = { { .identity = "dev-1-abc", .key = key,
+                                             .key_len = 16 }, { 0 } };
     struct lwm2m_bsconfig_plan p;
     ck_assert_msg(lwm2m_bsconfig_plan_build(c, &cl, is, &p, &err) == LS_OK, "%s", err.msg);
     /* /0/0 is deleted (not the BS account /0/3): servers take /0/0 and /0/1 */

@@ -245,6 +245,63 @@ START_TEST(test_runtime_credcache_delta_vs_clone)
 }
 END_TEST
 
+/* Issue 7: certificate keys; a revoked one stays bound to its endpoint
+ * marked refused, and gone hears of it whether the live binding was seen
+ * (replaced) or not (old == now). */
+static const struct runtime_credcache_entry *seen_old, *seen_now;
+static int refused_calls;
+
+static void on_refused(void *arg, const struct runtime_credcache_entry *old,
+                       const struct runtime_credcache_entry *now)
+{
+    (void)arg;
+    refused_calls++;
+    seen_old = old;
+    seen_now = now;
+}
+
+START_TEST(test_runtime_credcache_refused_certificates)
+{
+    struct ls_error err = { 0 };
+    struct runtime_credcache *c = runtime_credcache_new(&err);
+    struct runtime_credcache_delta *d = runtime_credcache_delta_new(&err);
+    const uint8_t k1[16] = { 1 }, k2[16] = { 2 };
+    ck_assert_ptr_null(runtime_credcache_refused("ep-x"));
+    ck_assert_str_eq(runtime_credcache_refused(RUNTIME_CREDCACHE_REFUSED "ep-x"), "ep-x");
+    /* live, then revoked: replaced, reported with the refused binding */
+    ck_assert_int_eq(runtime_credcache_delta_put_rpk(d, 1, k1, 16, "ep-x", &err), LS_OK);
+    runtime_credcache_apply(c, d, on_refused, NULL);
+    ck_assert_int_eq(refused_calls, 0);
+    ck_assert_str_eq(runtime_credcache_find_rpk(c, k1, 16), "ep-x");
+    size_t n = 0;
+    ck_assert_int_eq(runtime_credcache_delta_put_rpk(d, 1, k1, 16,
+                                                     RUNTIME_CREDCACHE_REFUSED "ep-x", &err),
+                     LS_OK);
+    runtime_credcache_apply(c, d, on_refused, NULL);
+    ck_assert_int_eq(refused_calls, 1);
+    ck_assert(seen_old != seen_now);
+    /* revoked before it was ever seen live: reported with old == now */
+    ck_assert_int_eq(runtime_credcache_delta_put_rpk(d, 2, k2, 16,
+                                                     RUNTIME_CREDCACHE_REFUSED "ep-y", &err),
+                     LS_OK);
+    runtime_credcache_apply(c, d, on_refused, NULL);
+    ck_assert_int_eq(refused_calls, 2);
+    ck_assert_ptr_eq(seen_old, seen_now);
+    const uint8_t *pk = runtime_credcache_entry_public_key(seen_now, &n);
+    ck_assert_uint_eq(n, 16);
+    ck_assert(memcmp(pk, k2, 16) == 0);
+    ck_assert_str_eq(runtime_credcache_refused(seen_now->endpoint), "ep-y");
+    /* the same refused binding again: silent */
+    ck_assert_int_eq(runtime_credcache_delta_put_rpk(d, 2, k2, 16,
+                                                     RUNTIME_CREDCACHE_REFUSED "ep-y", &err),
+                     LS_OK);
+    runtime_credcache_apply(c, d, on_refused, NULL);
+    ck_assert_int_eq(refused_calls, 2);
+    runtime_credcache_delta_free(d);
+    runtime_credcache_free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("runtime_credcache");
@@ -254,6 +311,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_runtime_credcache_many_and_binary);
     tcase_add_test(tc, test_runtime_credcache_delta_apply);
     tcase_add_test(tc, test_runtime_credcache_delta_vs_clone);
+    tcase_add_test(tc, test_runtime_credcache_refused_certificates);
     suite_add_tcase(s, tc);
     return s;
 }
