@@ -8,6 +8,13 @@
  * loop; then the HTTP API stops accepting, finishes requests in progress,
  * the store closes and the process exits 0 after logging event=stopped.
  *
+ * Issue 10 (secrets at rest): after migrating, the master key must be the
+ * database's (store/rekey.h: exit 1 with event=master_key_mismatch
+ * otherwise).  With --rotate-master-key NEW the process only re-encrypts
+ * every stored secret from --master-key to NEW, logs
+ * event=master_key_rotated and exits (0, or 1 on failure): it serves
+ * nothing.
+ *
  * The CoAP side (store worker, credentials, registrations, --coap and
  * --coaps endpoints) is assembled in server/server.c and started before
  * event=started; on SIGTERM it stops after the loop: endpoints close, the
@@ -25,6 +32,7 @@
 #include "runtime/loop.h"
 #include "server/dispatch.h"
 #include "server/server.h"
+#include "store/rekey.h"
 #include "store/store.h"
 #include "web/http.h"
 
@@ -98,6 +106,10 @@ static int run(const struct runtime_config *cfg)
         goto out;
     }
     status = store_startup(store);
+    if (status < 0 && cfg->rotate_master_key)
+        status = store_rekey_run(store, cfg->master_key, cfg->new_master_key);
+    if (status < 0)
+        status = store_rekey_startup(store, cfg->master_key);
     if (status < 0)
         status = serve(cfg, loop, store);
 out:

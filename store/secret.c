@@ -95,6 +95,13 @@ out:
     return rc;
 }
 
+void store_secret_key_from_bytes(const uint8_t raw[STORE_SECRET_KEY_LEN],
+                                 struct store_secret_key *out)
+{
+    memcpy(out->key, raw, STORE_SECRET_KEY_LEN);
+    out->id = key_id(out->key);
+}
+
 /* GCM takes lengths as int; refuse anything that would not fit. */
 static enum ls_rc check_len(size_t len, const char *ad, struct ls_error *err)
 {

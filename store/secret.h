@@ -29,6 +29,11 @@ struct store_secret_key {
 enum ls_rc store_secret_key_from_hex(const char *hex, struct store_secret_key *out,
                                      struct ls_error *err) LS_MUST_CHECK;
 
+/* Added by OPS (issue 10.6): the same from 32 raw bytes (runtime_config's
+ * master_key), computing the id. */
+void store_secret_key_from_bytes(const uint8_t raw[STORE_SECRET_KEY_LEN],
+                                 struct store_secret_key *out);
+
 /*
  * store_secret_seal -- encrypt plain (len bytes) with ad as associated data.
  * out must hold len + STORE_SECRET_OVERHEAD bytes.

@@ -418,7 +418,8 @@ START_TEST(test_api_device_detail_shape)
              " '[\"/1/0\",\"/3/0\"]', now() + interval '300 s');"
              "INSERT INTO credentials (endpoint, scope, mode, identity, secret, key_id, state,"
              " activated_at) VALUES ('%s', 'server', 'psk', 'id-%s',"
-             " '\\x5345435245545345435245545345435245545345435245545345435245'::bytea, 1,"
+             " '\\x5345435245545345435245545345435245545345435245545345435245'::bytea,"
+             " 2133435734,"   /* the key id of HARNESS_SERVER_KEY_HEX (migration 0010) */
              " 'active', now())",
              ep, s.prefix, ep, s.prefix, ep, s.prefix);
     psql(sql);

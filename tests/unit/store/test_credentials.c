@@ -21,7 +21,9 @@
 #include "store/credentials.h"
 #include "store/store.h"
 
-#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+/* KEY1 is the integration tests' key (HARNESS_SERVER_KEY_HEX): these rows go to the
+ * shared LODESTAR_TEST_PGURI database, which records one master key (migration 0010). */
+#define KEY1 "8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e"
 #define KEY2 "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 static const char *pguri;
