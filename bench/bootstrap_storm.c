@@ -29,35 +29,31 @@
  * /0/0, /1/0, /3/0), BS-Delete 2.02, BS-Write 2.04 (payload and
  * Content-Format present, not decoded), Bootstrap-Finish 2.04.  Latency =
  * session created -> Finish received.  A device's session is released
- * once its Finish answer went out (the next turn of the loop): libcoap
- * 4.3.1's DTLS client path uses select(), so a process must stay under
- * FD_SETSIZE sockets.
+ * once its Finish answer went out (the next turn of the loop), which keeps
+ * a process's sockets few (libcoap 4.3.1's DTLS client path uses select();
+ * tools/sim_dtls.c makes more than FD_SETSIZE sockets safe).
  *
  * Bounded: a device not finished within DEVICE_S counts as failed, and a
  * process stops after RUN_S whatever is left.  Loopback only.
  *
  * LODESTAR_BENCH_PLAIN_PSK=1 offers only TLS_PSK_WITH_AES_128_CCM_8, the
- * LwM2M mandatory suite, as bench/dtls_storm.c does (it interposes
- * gnutls_priority_init; see there).  A benchmark-only device.
+ * LwM2M mandatory suite (tools/sim_dtls.h, whose sessions, storm driver
+ * and credential set-up (tools/sim_creds.h) this program uses).  A
+ * benchmark-only device.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <arpa/inet.h>
 #include <coap3/coap.h>
-#include <dlfcn.h>
 #include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "store/credentials.h"
-#include "store/secret.h"
-#include "store/store.h"
+#include "tools/sim_creds.h"
+#include "tools/sim_dtls.h"
 
 #define SETTLE_S 3
 #define DEVICE_S 20
@@ -80,44 +76,12 @@ static bool use_psk;
 static long addr_base;
 static int n_done, n_failed;
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define now_us sim_dtls_now_us
 
 static void psk_key(int i, uint8_t key[16])
 {
     for (int k = 0; k < 16; k++)
         key[k] = (uint8_t)(i * 37 + k * 11 + 3);
-}
-
-/* ---- plain PSK (see bench/dtls_storm.c) ---- */
-
-#define PLAIN_PSK "NORMAL:-KX-ALL:+PSK:+AES-128-CCM-8:-VERS-TLS1.3"
-
-static const char *priority(const char *wanted)
-{
-    const char *e = getenv("LODESTAR_BENCH_PLAIN_PSK");
-    return e && strcmp(e, "1") == 0 && wanted && strstr(wanted, "PSK") ? PLAIN_PSK : wanted;
-}
-
-int gnutls_priority_init(void **cache, const char *priorities, const char **err_pos);
-int gnutls_priority_init(void **cache, const char *priorities, const char **err_pos)
-{
-    int (*real)(void **, const char *, const char **) =
-        (int (*)(void **, const char *, const char **))dlsym(RTLD_NEXT, "gnutls_priority_init");
-    return real(cache, priority(priorities), err_pos);
-}
-
-int gnutls_priority_set_direct(void *session, const char *priorities, const char **err_pos);
-int gnutls_priority_set_direct(void *session, const char *priorities, const char **err_pos)
-{
-    int (*real)(void *, const char *, const char **) =
-        (int (*)(void *, const char *, const char **))dlsym(RTLD_NEXT,
-                                                            "gnutls_priority_set_direct");
-    return real(session, priority(priorities), err_pos);
 }
 
 /* ---- set-up in the database ---- */
@@ -158,42 +122,7 @@ static int put_config(const char *pguri, bool issue)
 
 static int insert_credentials(const char *pguri, const char *key_hex, int total)
 {
-    struct ls_error err = { 0 };
-    struct store_secret_key k;
-    if (store_secret_key_from_hex(key_hex, &k, &err) != LS_OK) {
-        fprintf(stderr, "LODESTAR_MASTER_KEY: %s\n", err.msg);
-        return -1;
-    }
-    struct store *s = store_open(pguri, &err);
-    if (!s) {
-        fprintf(stderr, "store: %s\n", err.msg);
-        return -1;
-    }
-    int added = 0;
-    int64_t t0 = now_us();
-    for (int i = 0; i < total; i++) {
-        char ep[96], id[96];
-        uint8_t key[16];
-        snprintf(ep, sizeof ep, "%s-%d", prefix, i);
-        snprintf(id, sizeof id, "%s-bs-%d", prefix, i);
-        psk_key(i, key);
-        struct store_credential c = {
-            .endpoint = ep, .scope = "bootstrap", .mode = "psk", .identity = id,
-            .secret = key, .secret_len = sizeof key, .state = "active",
-        };
-        enum ls_rc rc = store_credentials_insert(s, &k, &c, NULL, &err);
-        if (rc == LS_OK) {
-            added++;
-        } else if (rc != LS_ECONFLICT) {
-            fprintf(stderr, "insert %s: %s %s\n", id, err.msg, err.detail);
-            store_close(s);
-            return -1;
-        }
-    }
-    store_close(s);
-    fprintf(stderr, "credentials: %d added, %d present, %.1f s\n", added, total - added,
-            (double)(now_us() - t0) / 1e6);
-    return added;
+    return sim_creds_insert(pguri, key_hex, prefix, "bootstrap", "bs", total, psk_key);
 }
 
 /* ---- the device ---- */
@@ -286,29 +215,18 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 static coap_session_t *open_session(coap_context_t *ctx, const coap_address_t *dst,
                                     const coap_address_t *local, int idx)
 {
-    if (!use_psk)
-        return coap_new_client_session(ctx, local, dst, COAP_PROTO_UDP);
     char id[96];
     uint8_t key[16];
     snprintf(id, sizeof id, "%s-bs-%d", prefix, idx);
     psk_key(idx, key);
-    coap_dtls_cpsk_t cpsk;
-    memset(&cpsk, 0, sizeof cpsk);
-    cpsk.version = COAP_DTLS_CPSK_SETUP_VERSION;
-    cpsk.psk_info.identity.s = (const uint8_t *)id;
-    cpsk.psk_info.identity.length = strlen(id);
-    cpsk.psk_info.key.s = key;
-    cpsk.psk_info.key.length = sizeof key;
-    return coap_new_client_session_psk2(ctx, local, dst, COAP_PROTO_DTLS, &cpsk);
+    return sim_dtls_session(ctx, local, dst, use_psk ? (const uint8_t *)id : NULL, strlen(id),
+                            key, sizeof key);
 }
 
 static int start_device(coap_context_t *ctx, const coap_address_t *dst, struct dev *d)
 {
     coap_address_t local;
-    coap_address_init(&local);
-    local.addr.sin.sin_family = AF_INET;
-    local.addr.sin.sin_addr.s_addr = htonl(0x7F030001u + (uint32_t)(addr_base + d->idx));
-    local.size = sizeof local.addr.sin;
+    sim_dtls_address(&local, 0x7F030001u + (uint32_t)(addr_base + d->idx), 0);
     d->start_us = now_us();
     d->state = DEV_RUNNING;
     d->s = open_session(ctx, dst, &local, d->idx);
@@ -336,17 +254,11 @@ static int start_device(coap_context_t *ctx, const coap_address_t *dst, struct d
     return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* Runs devices [first, first+count) with window in flight (in a child of
+ * sim_dtls_storm_run); reports them in t. */
+static void run_process(int first, int count, int window, struct sim_dtls_tally *t, void *arg)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Runs devices [first, first+count) with window in flight; writes to fd:
- * start_us, end_us, done, failed, then (latency, completion time) of each
- * done device (int64 each). */
-static void run_process(const coap_address_t *dst, int first, int count, int window, int fd)
-{
+    const coap_address_t *dst = arg;
     coap_context_t *ctx = coap_new_context(NULL);
     coap_register_response_handler(ctx, on_response);
     coap_register_nack_handler(ctx, on_nack);
@@ -383,37 +295,20 @@ static void run_process(const coap_address_t *dst, int first, int count, int win
     }
     /* let the last Finish answers leave */
     coap_io_process(ctx, COAP_IO_NO_WAIT);
-    int64_t t1 = now_us();
-    int64_t head[4] = { t0, t1, n_done, n_failed + (count - next) };
-    int64_t *lat = malloc(2 * sizeof *lat * (size_t)(n_done + 1));
-    int n = 0;
-    for (int i = 0; i < count; i++)
+    *t = (struct sim_dtls_tally){ .start_us = t0, .end_us = now_us(),
+                                  .failed = n_failed + (count - next) };
+    t->pairs = malloc(2 * sizeof *t->pairs * (size_t)(n_done + 1));
+    for (int i = 0; t->pairs && i < count; i++)
         if (devs[i].state == DEV_DONE) {
-            lat[n++] = devs[i].lat_us;
-            lat[n++] = devs[i].end_us;
+            t->pairs[2 * t->done] = devs[i].lat_us;
+            t->pairs[2 * t->done++ + 1] = devs[i].end_us;
         }
-    if (write(fd, head, sizeof head) != sizeof head ||
-        write(fd, lat, sizeof *lat * (size_t)n) != (ssize_t)(sizeof *lat * (size_t)n))
-        perror("write");
-    free(lat);
     for (int i = 0; i < count; i++)
         if (devs[i].s)
             coap_session_release(devs[i].s);
     coap_io_process(ctx, COAP_IO_NO_WAIT);
     coap_free_context(ctx);
     free(devs);
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
 }
 
 static int set_up(int total, bool issue)
@@ -440,11 +335,10 @@ int main(int argc, char **argv)
                         "[nosec|issue] [PREFIX]\n", argv[0]);
         return 2;
     }
-    char host[64];
-    const char *colon = strrchr(argv[1], ':');
-    if (!colon)
+    coap_address_t dst;
+    bool secure;
+    if (!sim_dtls_parse_address(argv[1], 5784, &dst, &secure))
         return 2;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - argv[1]), argv[1]);
     int total = atoi(argv[2]), window = argc > 3 ? atoi(argv[3]) : 64;
     int procs = argc > 4 ? atoi(argv[4]) : 2;
     use_psk = argc > 5 && strcmp(argv[5], "psk") == 0;
@@ -453,10 +347,7 @@ int main(int argc, char **argv)
     addr_base = getenv("BS_STORM_BASE") ? atol(getenv("BS_STORM_BASE")) : 0;
     if (total <= 0 || window <= 0 || procs <= 0 || procs > 16)
         return 2;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    sim_dtls_raise_nofile();
     if (set_up(total, issue) != 0)
         return 1;
     if (getenv("BS_STORM_SETUP_ONLY"))
@@ -464,66 +355,18 @@ int main(int argc, char **argv)
 
     coap_startup();
     coap_set_log_level(LOG_ERR);
-    coap_address_t dst;
-    coap_address_init(&dst);
-    dst.addr.sin.sin_family = AF_INET;
-    dst.addr.sin.sin_port = htons((uint16_t)atoi(colon + 1));
-    dst.size = sizeof dst.addr.sin;
-    if (inet_pton(AF_INET, host, &dst.addr.sin.sin_addr) != 1)
-        return 2;
-
-    int fds[16];
-    pid_t pids[16];
-    for (int p = 0; p < procs; p++) {
-        int pf[2];
-        if (pipe(pf) != 0)
-            return 1;
-        int first = total * p / procs, count = total * (p + 1) / procs - first;
-        pids[p] = fork();
-        if (pids[p] == 0) {
-            close(pf[0]);
-            run_process(&dst, first, count, (window + procs - 1) / procs, pf[1]);
-            close(pf[1]);
-            _exit(0);
-        }
-        close(pf[1]);
-        fds[p] = pf[0];
-    }
-    int64_t start = INT64_MAX, end = 0, done = 0, failed = 0;
-    int64_t *lat = malloc(sizeof *lat * (size_t)total), *ends = malloc(sizeof *ends * (size_t)total);
-    int64_t *pair = malloc(2 * sizeof *pair * (size_t)total);
-    for (int p = 0; p < procs; p++) {
-        int64_t head[4];
-        if (read_all(fds[p], head, sizeof head) == 0) {
-            if (head[0] < start)
-                start = head[0];
-            if (head[1] > end)
-                end = head[1];
-            if (read_all(fds[p], pair, 2 * sizeof *pair * (size_t)head[2]) == 0)
-                for (int64_t i = 0; i < head[2]; i++, done++) {
-                    lat[done] = pair[2 * i];
-                    ends[done] = pair[2 * i + 1];
-                }
-            failed += head[3];
-        }
-        close(fds[p]);
-        waitpid(pids[p], NULL, 0);
-    }
-    qsort(lat, (size_t)done, sizeof *lat, cmp_i64);
-    qsort(ends, (size_t)done, sizeof *ends, cmp_i64);
-    double secs = done ? (double)(ends[done - 1] - start) / 1e6 : 0;
-    int64_t n99 = done * 99 / 100;
-    double secs99 = n99 ? (double)(ends[n99 - 1] - start) / 1e6 : 0;
+    struct sim_dtls_storm st;
+    if (sim_dtls_storm_run(total, procs, window, run_process, &dst, &st) != 0)
+        return 1;
+    double secs = st.done ? (double)(st.ends[st.done - 1] - st.start_us) / 1e6 : 0;
     printf("clients=%d window=%d procs=%d mode=%s config=%s time_s=%.2f completed=%lld "
            "failed=%lld bootstraps_per_s=%.0f first_99pct_per_s=%.0f "
            "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f\n",
            total, window, procs, use_psk ? "psk" : "coap", issue ? "issue" : "nosec", secs,
-           (long long)done, (long long)failed, secs > 0 ? (double)done / secs : 0,
-           secs99 > 0 ? (double)n99 / secs99 : 0, done ? (double)lat[done / 2] / 1000 : 0,
-           done ? (double)lat[done * 9 / 10] / 1000 : 0,
-           done ? (double)lat[done * 99 / 100] / 1000 : 0);
-    free(lat);
-    free(ends);
-    free(pair);
+           (long long)st.done, (long long)st.failed, sim_dtls_storm_rate(&st),
+           sim_dtls_storm_rate99(&st), sim_dtls_storm_ms(&st, 0.5), sim_dtls_storm_ms(&st, 0.9),
+           sim_dtls_storm_ms(&st, 0.99));
+    int64_t failed = st.failed;
+    sim_dtls_storm_free(&st);
     return failed ? 1 : 0;
 }

@@ -25,8 +25,12 @@
  * stderr, the report to stdout (--json: one JSON object).  Exit status 0
  * when nothing failed, 1 when something did, 2 on bad usage.
  *
- * Plain CoAP only: DTLS-PSK (and so bootstrap with the factory CSV's PSK
- * accounts) is not here yet; --bootstrap works with NoSec configurations.
+ * coaps:// (--server with --psk-csv, --bootstrap with --factory-csv):
+ * each client gets a libcoap DTLS-PSK client session of its own, bound to
+ * its 127.A.x.y address (sim_coaps.c); libcoap's fd is one more entry in
+ * the epoll set.  --ack-log writes a line per acknowledged Register, Send
+ * and bootstrap as it happens.  --queue clients really sleep (--awake,
+ * --sleep): they ignore what arrives while asleep and wake with an Update.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -45,6 +49,7 @@
 
 #include "lwm2m/format.h"
 #include "tools/sim.h"
+#include "tools/sim_dtls.h"
 #include "tools/sim_http.h"
 
 struct timer {
@@ -73,6 +78,8 @@ struct sim_run {
 };
 
 static volatile sig_atomic_t interrupted;
+
+#define COAPS_TAG UINT32_MAX      /* epoll: libcoap's fd (sim_coaps.c) */
 
 int64_t sim_run_now_us(void)
 {
@@ -242,7 +249,7 @@ static void on_finished(struct sim_run *r, struct sim_client *c)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: lodestar-sim --server coap://HOST:PORT [options]\n"
+            "usage: lodestar-sim --server coap[s]://HOST:PORT [options]\n"
             "  --count N            simulated clients (default 100)\n"
             "  --rate R             new clients per second (default 0: as fast as --window)\n"
             "  --window W           Registers in flight at once (default 512)\n"
@@ -251,30 +258,52 @@ static void usage(FILE *f)
             "  --scenario NAME      register | observe | send | mixed | bootstrap (default\n"
             "                       register; bootstrap: Bootstrap-Request to --bootstrap,\n"
             "                       then Register with the coap:// Server account written)\n"
-            "  --bootstrap URI      coap://HOST:PORT of lodestar-bootstrap (NoSec)\n"
+            "  --bootstrap URI      coap://HOST:PORT of lodestar-bootstrap (NoSec), or\n"
+            "                       coaps://HOST:PORT with --factory-csv (DTLS-PSK)\n"
+            "  --psk-csv FILE       the factory export CSV (GET /api/factory/batches/ID?\n"
+            "                       format=csv): with --server coaps://, client i registers\n"
+            "                       over DTLS-PSK as row i's endpoint with its server_identity\n"
+            "                       and server_key (--count defaults to the rows)\n"
+            "  --factory-csv FILE   the same CSV for --scenario bootstrap: DTLS-PSK bootstrap\n"
+            "                       with the bootstrap_* columns, then Register with what was\n"
+            "                       written (coaps:// with the PSK written to /0/x/3 and\n"
+            "                       /0/x/5, or coap://)\n"
             "  --lwm2m V            1.0 | 1.1 | 1.2 (default 1.1)\n"
             "  --format NAME        content format of answers and notifications (default\n"
             "                       tlv for 1.0, senml-cbor otherwise)\n"
             "  --lifetime S         registration lifetime; Updates at 80%% (default 300)\n"
             "  --interval S         seconds between notifications / Sends (default 1)\n"
-            "  --queue              register in queue mode\n"
+            "  --queue              queue mode (b=UQ / Q) that really sleeps: a client ignores\n"
+            "                       everything once --awake S (default 5) passed since it\n"
+            "                       last sent anything, and wakes after --sleep S (default\n"
+            "                       30) with an Update\n"
             "  --deregister         de-register every client at the end\n"
             "  --prefix P           endpoint names P-0 .. P-(N-1) (default simXXXXXX)\n"
             "  --src-net A          source addresses 127.A.x.y (default random)\n"
             "  --api URL --token T  REST API, to ask for observations (observe, mixed)\n"
             "  --api-threads N      concurrent REST calls (default 4)\n"
             "  --observe-path P     what is observed (default /3303/0/5700)\n"
+            "  --ack-log FILE       append a line per acknowledged operation, flushed as it\n"
+            "                       arrives: \"register EP LOCATION\" (2.01), \"send EP N\"\n"
+            "                       (2.04 to a Send of N values), \"bootstrap EP\" (Finish\n"
+            "                       answered 2.04)\n"
             "  --json               final report as JSON\n"
             "  --quiet              no progress lines\n"
             "  --quick              smoke run: 20 clients, 2 s, interval 0.5 s, quiet\n");
 }
 
-static bool parse_server(const char *s, struct sockaddr_in *out)
+static bool parse_server(const char *s, struct sockaddr_in *out, bool *secure)
 {
-    if (strncmp(s, "coap://", 7) == 0)
-        s += 7;
-    char host[64];
+    *secure = false;
     unsigned port = 5683;
+    if (strncmp(s, "coap://", 7) == 0) {
+        s += 7;
+    } else if (strncmp(s, "coaps://", 8) == 0) {
+        s += 8;
+        *secure = true;
+        port = 5684;
+    }
+    char host[64];
     int n = sscanf(s, "%63[0-9.]:%u", host, &port);
     memset(out, 0, sizeof *out);
     out->sin_family = AF_INET;
@@ -282,11 +311,53 @@ static bool parse_server(const char *s, struct sockaddr_in *out)
     return n >= 1 && port > 0 && port < 65536 && inet_pton(AF_INET, host, &out->sin_addr) == 1;
 }
 
+/* --psk-csv / --factory-csv: the accounts, and the count when not given. */
+static int load_csv(struct sim_options *o, bool have_count)
+{
+    bool secure = o->bootstrap_set ? o->bootstrap_secure : o->server_secure;
+    if (!o->csv_path) {
+        if (secure) {
+            fprintf(stderr, "lodestar-sim: %s coaps:// needs the PSK accounts: %s FILE\n",
+                    o->bootstrap_set ? "--bootstrap" : "--server",
+                    o->bootstrap_set ? "--factory-csv" : "--psk-csv");
+            return 2;
+        }
+        return 0;
+    }
+    struct ls_error err = { 0 };
+    if (sim_csv_load(o->csv_path, &o->csv, &err) != LS_OK) {
+        fprintf(stderr, "lodestar-sim: %s\n", err.msg);
+        return 2;
+    }
+    if (!o->csv.count) {
+        fprintf(stderr, "lodestar-sim: %s: no devices\n", o->csv_path);
+        return 2;
+    }
+    if (!have_count)
+        o->count = (unsigned)o->csv.count;
+    if (o->count > o->csv.count) {
+        fprintf(stderr, "lodestar-sim: --count %u but %s has %zu devices\n", o->count,
+                o->csv_path, o->csv.count);
+        return 2;
+    }
+    for (size_t i = 0; secure && i < o->count; i++) {
+        const struct sim_csv_account *a = o->bootstrap_set ? &o->csv.rows[i].bootstrap
+                                                           : &o->csv.rows[i].server;
+        if (!a->identity[0] || !a->key_len) {
+            fprintf(stderr, "lodestar-sim: %s: %s has no %s account\n", o->csv_path,
+                    o->csv.rows[i].endpoint, o->bootstrap_set ? "bootstrap" : "server");
+            return 2;
+        }
+    }
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct sim_options *o)
 {
     enum { O_COUNT = 256, O_RATE, O_WINDOW, O_DURATION, O_SCENARIO, O_SERVER, O_LWM2M,
            O_FORMAT, O_JSON, O_QUIET, O_QUEUE, O_DEREG, O_LIFETIME, O_INTERVAL, O_PREFIX,
-           O_SRC, O_API, O_TOKEN, O_API_THREADS, O_OBS_PATH, O_HELP, O_BOOTSTRAP, O_QUICK };
+           O_SRC, O_API, O_TOKEN, O_API_THREADS, O_OBS_PATH, O_HELP, O_BOOTSTRAP, O_QUICK,
+           O_ACK_LOG, O_PSK_CSV, O_FACTORY_CSV, O_AWAKE, O_SLEEP };
     static const struct option longs[] = {
         { "count", 1, 0, O_COUNT }, { "rate", 1, 0, O_RATE }, { "window", 1, 0, O_WINDOW },
         { "duration", 1, 0, O_DURATION }, { "scenario", 1, 0, O_SCENARIO },
@@ -297,6 +368,9 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         { "src-net", 1, 0, O_SRC }, { "api", 1, 0, O_API }, { "token", 1, 0, O_TOKEN },
         { "api-threads", 1, 0, O_API_THREADS }, { "observe-path", 1, 0, O_OBS_PATH },
         { "bootstrap", 1, 0, O_BOOTSTRAP }, { "quick", 0, 0, O_QUICK },
+        { "ack-log", 1, 0, O_ACK_LOG }, { "psk-csv", 1, 0, O_PSK_CSV },
+        { "factory-csv", 1, 0, O_FACTORY_CSV }, { "awake", 1, 0, O_AWAKE },
+        { "sleep", 1, 0, O_SLEEP },
         { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
     };
     bool have_server = false, have_format = false, have_duration = false, quick = false,
@@ -304,7 +378,8 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
     const char *format = NULL;
     *o = (struct sim_options){ .count = 100, .window = 512, .lwm2m = "1.1", .lifetime_s = 300,
                                .interval_s = 1.0, .scenario_name = "register",
-                               .api_threads = 4, .observe_path = "/3303/0/5700" };
+                               .api_threads = 4, .observe_path = "/3303/0/5700",
+                               .awake_s = 5, .sleep_s = 30 };
     srand((unsigned)(time(NULL) ^ getpid()));
     o->src_net = (uint8_t)(10 + rand() % 240);
     int ch;
@@ -321,8 +396,9 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         case O_DURATION: o->duration_s = strtod(optarg, &end); have_duration = true; break;
         case O_SCENARIO: o->scenario_name = optarg; break;
         case O_SERVER:
-            if (!parse_server(optarg, &o->server)) {
-                fprintf(stderr, "lodestar-sim: bad --server \"%s\" (coap://IPv4:port)\n", optarg);
+            if (!parse_server(optarg, &o->server, &o->server_secure)) {
+                fprintf(stderr, "lodestar-sim: bad --server \"%s\" (coap[s]://IPv4:port)\n",
+                        optarg);
                 return 2;
             }
             have_server = true;
@@ -359,9 +435,19 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         case O_TOKEN: o->token = optarg; break;
         case O_API_THREADS: o->api_threads = (unsigned)strtoul(optarg, &end, 10); break;
         case O_OBS_PATH: o->observe_path = optarg; break;
+        case O_ACK_LOG: o->ack_log_path = optarg; break;
+        case O_AWAKE: o->awake_s = strtod(optarg, &end); break;
+        case O_SLEEP: o->sleep_s = strtod(optarg, &end); break;
+        case O_PSK_CSV: case O_FACTORY_CSV:
+            if (o->csv_path) {
+                fprintf(stderr, "lodestar-sim: one --psk-csv or --factory-csv\n");
+                return 2;
+            }
+            o->csv_path = optarg;
+            break;
         case O_BOOTSTRAP:
-            if (!parse_server(optarg, &o->bootstrap)) {
-                fprintf(stderr, "lodestar-sim: bad --bootstrap \"%s\" (coap://IPv4:port)\n",
+            if (!parse_server(optarg, &o->bootstrap, &o->bootstrap_secure)) {
+                fprintf(stderr, "lodestar-sim: bad --bootstrap \"%s\" (coap[s]://IPv4:port)\n",
                         optarg);
                 return 2;
             }
@@ -393,6 +479,9 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         fprintf(stderr, "lodestar-sim: scenario bootstrap and --bootstrap go together\n");
         return 2;
     }
+    int rc = load_csv(o, have_count);
+    if (rc)
+        return rc;
     if (strcmp(o->lwm2m, "1.0") && strcmp(o->lwm2m, "1.1") && strcmp(o->lwm2m, "1.2")) {
         fprintf(stderr, "lodestar-sim: --lwm2m must be 1.0, 1.1 or 1.2\n");
         return 2;
@@ -417,14 +506,14 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
     }
     if (!o->count || o->count > 2000000 || o->window == 0 || o->lifetime_s < 10 ||
         o->interval_s <= 0 || o->rate < 0 || o->duration_s < 0 || !o->api_threads ||
-        o->api_threads > 64) {
+        o->api_threads > 64 || o->awake_s <= 0 || o->sleep_s <= 0) {
         fprintf(stderr, "lodestar-sim: a number is out of range (count 1..2000000, window > 0, "
-                        "lifetime >= 10, interval > 0, api-threads 1..64)\n");
+                        "lifetime >= 10, interval > 0, api-threads 1..64, awake and sleep > 0)\n");
         return 2;
     }
     if (quick) {      /* a smoke run of a few seconds */
         if (!have_count)
-            o->count = 20;
+            o->count = o->csv.count && o->csv.count < 20 ? (unsigned)o->csv.count : 20;
         if (!have_interval)
             o->interval_s = 0.5;
         if (!have_duration && o->scenario != SIM_REGISTER && o->scenario != SIM_BOOTSTRAP)
@@ -433,6 +522,14 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
     }
     if (!have_duration && o->scenario != SIM_REGISTER && o->scenario != SIM_BOOTSTRAP)
         o->duration_s = 10;
+    if (o->ack_log_path) {
+        o->ack_log = fopen(o->ack_log_path, "a");
+        if (!o->ack_log) {
+            fprintf(stderr, "lodestar-sim: --ack-log %s: %s\n", o->ack_log_path, strerror(errno));
+            return 2;
+        }
+        setvbuf(o->ack_log, NULL, _IOLBF, 0);
+    }
     if (!o->prefix) {
         snprintf(o->prefix_buf, sizeof o->prefix_buf, "sim%06x", (unsigned)rand() & 0xffffff);
         o->prefix = o->prefix_buf;
@@ -457,6 +554,14 @@ static uint32_t client_addr(const struct sim_run *r, uint32_t idx)
     return 127u << 24 | (uint32_t)r->opt.src_net << 16 | (a / 254) << 8 | (1 + a % 254);
 }
 
+/* A DTLS client (a socket of its own) has an address of its own:
+ * 127.A.x.y with y = 1 + idx % 254, x = idx / 254 (then the next A). */
+static uint32_t own_addr(const struct sim_run *r, uint32_t idx)
+{
+    uint32_t rest = idx / 254, net = (r->opt.src_net - 1 + rest / 256) % 254 + 1;
+    return 127u << 24 | net << 16 | (rest % 256) << 8 | (1 + idx % 254);
+}
+
 static bool client_of(const struct sim_run *r, unsigned sock, uint32_t addr, uint32_t *idx)
 {
     if (addr >> 16 != (127u << 8 | r->opt.src_net) || (addr & 255) == 0 || (addr & 255) == 255)
@@ -470,7 +575,9 @@ static void launch(struct sim_run *r, uint32_t idx)
 {
     struct sim_client *c = &r->clients[idx];
     enum sim_scenario s = r->opt.scenario;
-    sim_client_start(&r->env, c, idx, r->socks[idx % r->nsocks], client_addr(r, idx));
+    bool coaps = r->opt.bootstrap_set ? r->opt.bootstrap_secure : r->opt.server_secure;
+    sim_client_start(&r->env, c, idx, r->socks[idx % r->nsocks],
+                     coaps ? own_addr(r, idx) : client_addr(r, idx));
     c->sends = s == SIM_SEND || (s == SIM_MIXED && idx % 3 == 1);
     c->wants_observe = s == SIM_OBSERVE || (s == SIM_MIXED && idx % 3 == 0);
     r->launched++;
@@ -623,8 +730,12 @@ static int run(struct sim_run *r)
         if (timeout > 100 || stopping)
             timeout = timeout > 100 ? 100 : timeout;
         int n = epoll_wait(r->ep, evs, 512, timeout);
-        for (int i = 0; i < n; i++)
-            readable(r, evs[i].data.u32);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 == COAPS_TAG)
+                sim_coaps_process();
+            else
+                readable(r, evs[i].data.u32);
+        }
         run_timers(r, sim_run_now_us());
     }
     (void)stop_at;
@@ -650,11 +761,19 @@ int main(int argc, char **argv)
         r.clients[i].fd = -1;
     if (!open_sockets(&r))
         return 1;
+    r.env = (struct sim_client_env){ .opt = &r.opt, .stats = stats, .model = model, .run = &r,
+                                     .registered = on_registered, .finished = on_finished };
+    bool coaps = r.opt.server_secure || r.opt.bootstrap_secure;
+    if (coaps) {
+        sim_dtls_raise_nofile();     /* a socket per DTLS session */
+        if (!sim_coaps_start(&r.env, r.ep, COAPS_TAG)) {
+            fprintf(stderr, "lodestar-sim: cannot start libcoap\n");
+            return 1;
+        }
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    r.env = (struct sim_client_env){ .opt = &r.opt, .stats = stats, .model = model, .run = &r,
-                                     .registered = on_registered, .finished = on_finished };
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     bool api = r.opt.api_set && (r.opt.scenario == SIM_OBSERVE || r.opt.scenario == SIM_MIXED);
@@ -687,6 +806,8 @@ int main(int argc, char **argv)
 
     for (unsigned i = 0; i < r.launched; i++)
         sim_client_close(&r.clients[i]);
+    sim_coaps_stop();
+    sim_csv_free(&r.opt.csv);
     free(r.clients);
     free(r.heap);
     free(r.obsq);
@@ -699,5 +820,7 @@ int main(int argc, char **argv)
     pthread_cond_destroy(&r.cv);
     sim_stats_free(stats);
     lwm2m_model_free(model);
+    if (r.opt.ack_log)
+        fclose(r.opt.ack_log);
     return status;
 }

@@ -15,10 +15,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lwm2m/model.h"
 #include "tools/sim_coap.h"
+#include "tools/sim_csv.h"
 #include "tools/sim_device.h"
+#include "tools/sim_firmware.h"
 #include "tools/sim_stats.h"
 
 enum sim_scenario { SIM_REGISTER, SIM_OBSERVE, SIM_SEND, SIM_MIXED, SIM_BOOTSTRAP };
@@ -31,14 +34,20 @@ struct sim_options {
     enum sim_scenario scenario;
     const char *scenario_name;
     struct sockaddr_in server; /* --server */
-    bool bootstrap_set;        /* --bootstrap: Bootstrap-Request first (plain CoAP, NoSec) */
+    bool server_secure;        /* coaps://: DTLS-PSK with --psk-csv's server accounts */
+    bool bootstrap_set;        /* --bootstrap: Bootstrap-Request first */
     struct sockaddr_in bootstrap;
+    bool bootstrap_secure;     /* coaps://: DTLS-PSK with --factory-csv's bootstrap accounts */
+    const char *csv_path;      /* --psk-csv / --factory-csv */
+    struct sim_csv csv;        /* its rows: client i is row i (endpoint names too) */
     const char *lwm2m;         /* --lwm2m 1.0 | 1.1 | 1.2 */
     unsigned format;           /* --format: answers to reads without Accept, notifications */
     unsigned send_format;      /* Send: SenML CBOR unless --format names a SenML/CBOR one */
     bool json;                 /* --json */
     bool quiet;                /* --quiet: no progress lines */
-    bool queue;                /* --queue */
+    bool queue;                /* --queue: sleeps after --awake, wakes every --sleep */
+    double awake_s;            /* --awake: awake this long after it last sent anything */
+    double sleep_s;            /* --sleep: then asleep (answers nothing) this long */
     bool deregister;           /* --deregister at the end */
     int lifetime_s;            /* --lifetime */
     double interval_s;         /* --interval: notifications, Sends */
@@ -50,6 +59,8 @@ struct sim_options {
     const char *token;
     unsigned api_threads;      /* --api-threads */
     const char *observe_path;  /* --observe-path, default /3303/0/5700 */
+    const char *ack_log_path;  /* --ack-log FILE */
+    FILE *ack_log;             /* one line per acknowledged operation, flushed */
 };
 
 enum sim_state {
@@ -58,6 +69,25 @@ enum sim_state {
     SIM_C_REGISTERING,
     SIM_C_REGISTERED,
     SIM_C_DONE,           /* de-registered, or gave up */
+};
+
+/* A PSK account: identity and key (not owned). */
+struct sim_psk {
+    const uint8_t *id;
+    size_t id_len;
+    const uint8_t *key;
+    size_t key_len;
+};
+
+/* What the Bootstrap-Server wrote for the LwM2M Server account. */
+struct sim_bs_account {
+    struct sockaddr_in addr;
+    bool secure;              /* coaps:// */
+    unsigned mode;            /* /0/x/2: 0 PSK, 3 NoSec */
+    uint8_t identity[128];    /* /0/x/3 */
+    size_t identity_len;
+    uint8_t key[64];          /* /0/x/5 */
+    size_t key_len;
 };
 
 /* The one CON request a client has in flight (NSTART = 1). */
@@ -98,7 +128,19 @@ struct sim_client {
     bool bs_has_server;           /* a Server account was written in bootstrap */
     bool bs_finish_due;           /* Finish answered: Register next */
     int64_t bs_start_us, bs_deadline_us;
-    struct sockaddr_in bs_server; /* its URI, coap:// only */
+    struct sockaddr_in bs_server; /* its URI */
+    struct sim_bs_account *bs;    /* written in bootstrap; heap */
+    /* libcoap transport (sim_coaps.c): DTLS-PSK, or UDP after such a bootstrap */
+    bool lc;
+    bool lc_has_mid;
+    uint16_t lc_mid;              /* the last request handed to libcoap */
+    void *lc_session;             /* coap_session_t */
+    const struct sockaddr_in *lc_peer;   /* where lc_session goes */
+    struct sim_psk psk;           /* the account for the current peer (id NULL: no DTLS) */
+    struct sim_firmware *fw;      /* /5/0/0 written, or being written; heap */
+    int64_t awake_until;          /* --queue: asleep from then until + --sleep */
+    uint8_t reg_retries;          /* Register / Bootstrap-Request retried (DTLS) */
+    int64_t reg_retry_at;         /* when the next one goes out; 0: none due */
     uint8_t *last_resp;           /* the answer to last_srv_mid; heap */
     uint16_t last_resp_len;
 };
@@ -135,5 +177,16 @@ int64_t sim_client_next(const struct sim_client_env *e, const struct sim_client 
 /* De-register (when registered and idle); true when a request went out. */
 bool sim_client_deregister(struct sim_client_env *e, struct sim_client *c);
 void sim_client_close(struct sim_client *c);
+/* The transport under the client failed (DTLS handshake, session gone):
+ * the outstanding request, if any, fails with cause. */
+void sim_client_transport_failed(struct sim_client_env *e, struct sim_client *c,
+                                 const char *cause);
+
+/* sim_coaps.c: clients with lc set send and receive through libcoap. */
+bool sim_coaps_start(struct sim_client_env *e, int epfd, uint32_t tag);
+void sim_coaps_process(void);   /* libcoap's fd readable, or a loop turn */
+void sim_coaps_xmit(struct sim_client *c, const uint8_t *data, size_t len);
+void sim_coaps_close(struct sim_client *c);
+void sim_coaps_stop(void);
 
 #endif /* LODESTAR_TOOLS_SIM_H */

@@ -39,13 +39,32 @@
 
 void sim_client_endpoint(const struct sim_options *opt, uint32_t idx, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s-%u", opt->prefix, (unsigned)idx);
+    if (idx < opt->csv.count)
+        snprintf(out, cap, "%s", opt->csv.rows[idx].endpoint);
+    else
+        snprintf(out, cap, "%s-%u", opt->prefix, (unsigned)idx);
+}
+
+/* --awake and --sleep (queue mode), the same for every client of the run */
+static int64_t awake_us, sleep_us;
+
+/* Queue mode: asleep once --awake passed since it last sent anything and
+ * nothing of its own is in flight; it then ignores whatever arrives. */
+static bool asleep(const struct sim_client *c, int64_t now)
+{
+    return c->dev.queue && c->state == SIM_C_REGISTERED && !c->has_out && now >= c->awake_until;
 }
 
 /* One datagram from the client's own address (IP_PKTINFO on the shared
  * socket) to its peer.  Errors are left to retransmission: UDP may drop. */
-static void xmit(const struct sim_client *c, const void *data, size_t len)
+static void xmit(struct sim_client *c, const void *data, size_t len)
 {
+    if (c->dev.queue)      /* queue mode: awake for a while after anything it sends */
+        c->awake_until = sim_run_now_us() + awake_us;
+    if (c->lc) {
+        sim_coaps_xmit(c, data, len);
+        return;
+    }
     struct iovec iov = { (void *)data, len };
     union {
         char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
@@ -64,6 +83,24 @@ static void xmit(const struct sim_client *c, const void *data, size_t len)
     if (sendmsg(c->fd, &mh, 0) < 0 && errno != EAGAIN && errno != ENOBUFS &&
         errno != ECONNREFUSED)
         fprintf(stderr, "lodestar-sim: sendmsg: %s\n", strerror(errno));
+}
+
+/* --ack-log: one line per acknowledged operation, written and flushed as
+ * the acknowledgement arrives, so that nothing is lost if anything crashes
+ * later: "register EP LOCATION", "send EP VALUES", "bootstrap EP". */
+static void ack_log(struct sim_client_env *e, const struct sim_client *c, const char *what,
+                    const char *arg)
+{
+    FILE *f = e->opt->ack_log;
+    if (!f)
+        return;
+    char ep[80];
+    sim_client_endpoint(e->opt, c->dev.idx, ep, sizeof ep);
+    if (arg)
+        fprintf(f, "%s %s %s\n", what, ep, arg);
+    else
+        fprintf(f, "%s %s\n", what, ep);
+    fflush(f);
 }
 
 static uint16_t new_mid(struct sim_client *c)
@@ -212,16 +249,26 @@ static void send_bs_request(struct sim_client_env *e, struct sim_client *c)
     begin(e, c, SIM_OP_BOOTSTRAP, &m, 0);
 }
 
-/* "coap://a.b.c.d:port" (what a NoSec Server account can name). */
-static bool parse_coap_uri(const uint8_t *s, size_t len, struct sockaddr_in *out)
+/* "coap://a.b.c.d:port" or "coaps://a.b.c.d:port" (default 5683 / 5684). */
+static bool parse_coap_uri(const uint8_t *s, size_t len, struct sockaddr_in *out, bool *secure)
 {
     char buf[64], host[32];
-    unsigned port = 5683;
-    if (len >= sizeof buf || len < 8 || memcmp(s, "coap://", 7) != 0)
+    size_t skip = 0;
+    if (len >= sizeof buf || len < 8)
         return false;
+    if (memcmp(s, "coaps://", 8) == 0) {
+        *secure = true;
+        skip = 8;
+    } else if (memcmp(s, "coap://", 7) == 0) {
+        *secure = false;
+        skip = 7;
+    } else {
+        return false;
+    }
+    unsigned port = *secure ? 5684 : 5683;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    if (sscanf(buf + 7, "%31[0-9.]:%u", host, &port) < 1 || port == 0 || port > 65535)
+    if (sscanf(buf + skip, "%31[0-9.]:%u", host, &port) < 1 || port == 0 || port > 65535)
         return false;
     memset(out, 0, sizeof *out);
     out->sin_family = AF_INET;
@@ -229,7 +276,59 @@ static bool parse_coap_uri(const uint8_t *s, size_t len, struct sockaddr_in *out
     return inet_pton(AF_INET, host, &out->sin_addr) == 1;
 }
 
-/* BS-Write: remembers the first non-bootstrap Security instance's URI. */
+/* The Security instance inst of a BS-Write payload, as far as written. */
+struct bs_inst {
+    const struct lwm2m_value *uri, *bootstrap, *mode, *identity, *key;
+};
+
+static void bs_inst_collect(const struct lwm2m_data *data, uint16_t inst, struct bs_inst *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t k = 0; k < data->count; k++) {
+        const struct lwm2m_value *v = &data->values[k];
+        if (v->path.depth != 3 || v->path.id[0] != 0 || v->path.id[1] != inst)
+            continue;
+        switch (v->path.id[2]) {
+        case 0: out->uri = v->type == LWM2M_TYPE_STRING ? v : NULL; break;
+        case 1: out->bootstrap = v->type == LWM2M_TYPE_BOOLEAN ? v : NULL; break;
+        case 2: out->mode = v; break;
+        case 3: out->identity = v->type == LWM2M_TYPE_OPAQUE || v->type == LWM2M_TYPE_STRING
+                                ? v : NULL; break;
+        case 5: out->key = v->type == LWM2M_TYPE_OPAQUE ? v : NULL; break;
+        default: break;
+        }
+    }
+}
+
+/* Keeps the LwM2M Server account a Security instance describes. */
+static bool bs_keep_account(struct sim_client *c, const struct bs_inst *in)
+{
+    struct sim_bs_account a = { 0 };
+    if (!in->uri || !parse_coap_uri(in->uri->v.bytes.ptr, in->uri->v.bytes.len, &a.addr,
+                                    &a.secure))
+        return false;
+    a.mode = 3;
+    if (in->mode)
+        a.mode = in->mode->type == LWM2M_TYPE_UNSIGNED ? (unsigned)in->mode->v.u
+                                                       : (unsigned)in->mode->v.i;
+    if (a.secure) {
+        if (a.mode != 0 || !in->identity || !in->key ||
+            in->identity->v.bytes.len > sizeof a.identity || in->key->v.bytes.len > sizeof a.key)
+            return false;        /* only PSK accounts are simulated */
+        memcpy(a.identity, in->identity->v.bytes.ptr, in->identity->v.bytes.len);
+        a.identity_len = in->identity->v.bytes.len;
+        memcpy(a.key, in->key->v.bytes.ptr, in->key->v.bytes.len);
+        a.key_len = in->key->v.bytes.len;
+    }
+    if (!c->bs && !(c->bs = malloc(sizeof *c->bs)))
+        return false;
+    *c->bs = a;
+    c->bs_server = a.addr;
+    return true;
+}
+
+/* BS-Write: remembers the first non-bootstrap Security instance's account
+ * (its URI, and for coaps:// the PSK identity /0/x/3 and key /0/x/5). */
 static unsigned bs_write(struct sim_client_env *e, struct sim_client *c,
                          const struct sim_coap_parsed *req, const struct lwm2m_path *path)
 {
@@ -247,16 +346,13 @@ static unsigned bs_write(struct sim_client_env *e, struct sim_client *c,
     }
     for (size_t i = 0; i < data.count; i++) {
         const struct lwm2m_value *v = &data.values[i];
-        if (v->path.depth != 3 || v->path.id[0] != 0 || v->path.id[2] != 0 ||
-            v->type != LWM2M_TYPE_STRING)
+        if (v->path.depth != 3 || v->path.id[0] != 0 || v->path.id[2] != 0)
             continue;
-        bool bootstrap = false;     /* /0/i/1 of the same instance */
-        for (size_t k = 0; k < data.count; k++)
-            if (data.values[k].path.depth == 3 && data.values[k].path.id[0] == 0 &&
-                data.values[k].path.id[1] == v->path.id[1] && data.values[k].path.id[2] == 1 &&
-                data.values[k].type == LWM2M_TYPE_BOOLEAN)
-                bootstrap = data.values[k].v.b;
-        if (!bootstrap && parse_coap_uri(v->v.bytes.ptr, v->v.bytes.len, &c->bs_server))
+        struct bs_inst in;
+        bs_inst_collect(&data, v->path.id[1], &in);
+        if (in.bootstrap && in.bootstrap->v.b)
+            continue;
+        if (bs_keep_account(c, &in))
             c->bs_has_server = true;
     }
 out:
@@ -270,12 +366,13 @@ static void bs_finish(struct sim_client_env *e, struct sim_client *c)
     if (c->state != SIM_C_BOOTSTRAPPING)
         return;
     if (!c->bs_has_server) {
-        sim_stats_fail(e->stats, SIM_OP_BOOTSTRAP, "no coap:// server account");
+        sim_stats_fail(e->stats, SIM_OP_BOOTSTRAP, "no server account (coap://, or coaps:// PSK)");
         c->state = SIM_C_DONE;
         e->finished(e->run, c);
         return;
     }
     sim_stats_ok(e->stats, SIM_OP_BOOTSTRAP, sim_run_now_us() - c->bs_start_us);
+    ack_log(e, c, "bootstrap", NULL);
     c->state = SIM_C_REGISTERING;
     c->bs_finish_due = true;    /* the Register goes out after the Finish's answer */
 }
@@ -286,6 +383,13 @@ static void bs_to_server(struct sim_client_env *e, struct sim_client *c)
     c->bs_finish_due = false;
     c->has_last_srv = false;
     c->peer = &c->bs_server;
+    if (c->bs && c->bs->secure) {       /* coaps:// with the PSK just written */
+        c->lc = true;
+        c->psk = (struct sim_psk){ c->bs->identity, c->bs->identity_len, c->bs->key,
+                                   c->bs->key_len };
+    } else {
+        c->psk = (struct sim_psk){ 0 };  /* coap://: libcoap UDP after a DTLS bootstrap */
+    }
     send_register(e, c);
 }
 
@@ -325,11 +429,21 @@ void sim_client_start(struct sim_client_env *e, struct sim_client *c, uint32_t i
     c->dev.idx = idx;
     c->dev.lifetime_s = e->opt->lifetime_s;
     c->dev.queue = e->opt->queue;
+    awake_us = (int64_t)(e->opt->awake_s * 1e6);
+    sleep_us = (int64_t)(e->opt->sleep_s * 1e6);
     snprintf(c->dev.utc_offset, sizeof c->dev.utc_offset, "+00:00");
     c->next_mid = (uint16_t)rand();
     c->fd = fd;
     c->src_addr = src_addr;
     c->peer = e->opt->bootstrap_set ? &e->opt->bootstrap : &e->opt->server;
+    c->lc = e->opt->bootstrap_set ? e->opt->bootstrap_secure : e->opt->server_secure;
+    if (c->lc && idx < e->opt->csv.count) {
+        const struct sim_csv_account *a = e->opt->bootstrap_set
+                                              ? &e->opt->csv.rows[idx].bootstrap
+                                              : &e->opt->csv.rows[idx].server;
+        c->psk = (struct sim_psk){ (const uint8_t *)a->identity, strlen(a->identity), a->key,
+                                   a->key_len };
+    }
     if (e->opt->bootstrap_set) {
         c->state = SIM_C_BOOTSTRAPPING;
         send_bs_request(e, c);
@@ -341,6 +455,12 @@ void sim_client_start(struct sim_client_env *e, struct sim_client *c, uint32_t i
 
 void sim_client_close(struct sim_client *c)
 {
+    if (c->lc)
+        sim_coaps_close(c);
+    free(c->bs);
+    c->bs = NULL;
+    sim_firmware_free(c->fw);
+    c->fw = NULL;
     c->fd = -1;     /* the socket is the run's */
     free(c->out.data);
     c->out.data = NULL;
@@ -400,8 +520,14 @@ static void complete(struct sim_client_env *e, struct sim_client *c,
         sim_stats_ok(e->stats, o.op, now - o.first_us);
         if (o.values)
             sim_stats_values(e->stats, o.op, o.values);
+        if (o.op == SIM_OP_SEND) {
+            char n[16];
+            snprintf(n, sizeof n, "%u", o.values);
+            ack_log(e, c, "send", n);
+        }
         if (o.op == SIM_OP_REGISTER) {
             sim_coap_join(p, SIM_COAP_OPT_LOCATION_PATH, '/', c->location, sizeof c->location);
+            ack_log(e, c, "register", c->location);
             bool first = c->state == SIM_C_REGISTERING;
             c->state = SIM_C_REGISTERED;
             after_registered(e, c, now);
@@ -483,6 +609,10 @@ static void serve(struct sim_client_env *e, struct sim_client *c, const struct s
         sim_stats_served(e->stats, SIM_SERVED_OTHER);
     } else if (p->code == 1 && obs) {
         observe(e, c, p, &path, sim_coap_uint(p, SIM_COAP_OPT_OBSERVE, 0), &resp);
+    } else if (sim_firmware_path(&path)) {
+        enum sim_served what;
+        sim_firmware_serve(&c->fw, p, e->model, &resp, &what);
+        sim_stats_served(e->stats, what);
     } else {
         enum sim_served what;
         sim_device_handle(&c->dev, p, &path, e->opt->format, sim_run_wall_s(), e->model, &resp,
@@ -510,6 +640,10 @@ void sim_client_datagram(struct sim_client_env *e, struct sim_client *c, const u
     struct sim_coap_parsed p;
     if (sim_coap_parse(buf, len, &p, NULL) != LS_OK)
         return;
+    if (asleep(c, sim_run_now_us())) {
+        sim_stats_served(e->stats, SIM_SERVED_ASLEEP);
+        return;
+    }
     bool mine = c->has_out && p.mid == c->out.mid;
     if (p.code == 0) {                                    /* empty ACK / RST */
         if (!mine)
@@ -551,12 +685,45 @@ void sim_client_datagram(struct sim_client_env *e, struct sim_client *c, const u
         complete(e, c, &p, NULL);
 }
 
+#define REG_RETRIES 3
+#define REG_RETRY_US 1000000
+
+/*
+ * A Register or Bootstrap-Request whose DTLS handshake failed is started
+ * again (a new session) after REG_RETRY_US, up to REG_RETRIES times, as a
+ * device would: a daemon may not have loaded a key made a moment ago yet
+ * (a factory batch's, or one issued in bootstrap: they reload on the
+ * database's NOTIFY).  The retries count as the operation's
+ * retransmissions.
+ */
+void sim_client_transport_failed(struct sim_client_env *e, struct sim_client *c,
+                                 const char *cause)
+{
+    if (!c->has_out)
+        return;
+    bool first = (c->out.op == SIM_OP_REGISTER && c->state == SIM_C_REGISTERING) ||
+                 (c->out.op == SIM_OP_BOOTSTRAP && c->state == SIM_C_BOOTSTRAPPING);
+    if (first && c->reg_retries < REG_RETRIES) {
+        c->reg_retries++;
+        free(c->out.data);
+        c->out.data = NULL;
+        c->has_out = false;
+        c->reg_retry_at = sim_run_now_us() + REG_RETRY_US;
+        sim_stats_retransmit(e->stats, c->out.op);
+        sim_run_schedule(e->run, c);
+        return;
+    }
+    complete(e, c, NULL, cause);
+}
+
 int64_t sim_client_next(const struct sim_client_env *e, const struct sim_client *c)
 {
     if (c->fd < 0 || c->state == SIM_C_DONE || c->state == SIM_C_IDLE)
         return INT64_MAX;
     if (c->has_out)
         return c->out.deadline_us;
+    if (c->reg_retry_at && (c->state == SIM_C_REGISTERING || c->state == SIM_C_BOOTSTRAPPING))
+        return c->reg_retry_at;
     if (c->state == SIM_C_BOOTSTRAPPING)
         return c->bs_deadline_us;
     if (c->state != SIM_C_REGISTERED)
@@ -566,6 +733,8 @@ int64_t sim_client_next(const struct sim_client_env *e, const struct sim_client 
     if (e->stopping)
         return INT64_MAX;
     int64_t t = c->next_update_us;
+    if (c->dev.queue && c->awake_until + sleep_us < t)
+        t = c->awake_until + sleep_us;       /* wakes with an Update */
     if (c->observing && c->next_notify_us < t)
         t = c->next_notify_us;
     if (c->sends && c->next_send_us < t)
@@ -589,6 +758,19 @@ void sim_client_tick(struct sim_client_env *e, struct sim_client *c, int64_t now
         transmit(c);
         return;
     }
+    if (c->reg_retry_at && now >= c->reg_retry_at) {
+        c->reg_retry_at = 0;
+        if (c->state == SIM_C_REGISTERING) {
+            send_register(e, c);
+            return;
+        }
+        if (c->state == SIM_C_BOOTSTRAPPING) {
+            int64_t start = c->bs_start_us;   /* the latency counts from the first try */
+            send_bs_request(e, c);
+            c->bs_start_us = start;
+            return;
+        }
+    }
     if (c->state == SIM_C_BOOTSTRAPPING && now >= c->bs_deadline_us) {
         sim_stats_fail(e->stats, SIM_OP_BOOTSTRAP, "no finish");
         c->state = SIM_C_DONE;
@@ -598,7 +780,8 @@ void sim_client_tick(struct sim_client_env *e, struct sim_client *c, int64_t now
     if (c->state != SIM_C_REGISTERED)
         return;
     int64_t iv = (int64_t)(e->opt->interval_s * 1e6);
-    if (c->dev.update_due || (!e->stopping && now >= c->next_update_us)) {
+    bool wake = c->dev.queue && now >= c->awake_until + sleep_us;
+    if (c->dev.update_due || (!e->stopping && (now >= c->next_update_us || wake))) {
         send_update(e, c);
     } else if (e->stopping) {
         return;

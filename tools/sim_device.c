@@ -273,12 +273,12 @@ const char *sim_device_links(unsigned def_format)
 {
     switch (def_format) {
     case LWM2M_FORMAT_TLV:
-        return "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>,</3303/0>";
+        return "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>,</5/0>,</3303/0>";
     case LWM2M_FORMAT_SENML_JSON:
-        return "</>;rt=\"oma.lwm2m\";ct=110,</1/0>,</3/0>,</3303/0>";
+        return "</>;rt=\"oma.lwm2m\";ct=110,</1/0>,</3/0>,</5/0>,</3303/0>";
     case LWM2M_FORMAT_LWM2M_CBOR:
-        return "</>;rt=\"oma.lwm2m\";ct=11544,</1/0>,</3/0>,</3303/0>";
+        return "</>;rt=\"oma.lwm2m\";ct=11544,</1/0>,</3/0>,</5/0>,</3303/0>";
     default:
-        return "</>;rt=\"oma.lwm2m\";ct=112,</1/0>,</3/0>,</3303/0>";
+        return "</>;rt=\"oma.lwm2m\";ct=112,</1/0>,</3/0>,</5/0>,</3303/0>";
     }
 }

@@ -39,6 +39,7 @@ static const char *const op_names[SIM_OP_COUNT] = {
 
 static const char *const served_names[SIM_SERVED_COUNT] = {
     "read", "write", "execute", "discover", "observe", "cancel_observe", "other",
+    "ignored_asleep",
 };
 
 struct sim_stats *sim_stats_new(void)

@@ -35,6 +35,7 @@ enum sim_served {
     SIM_SERVED_OBSERVE,
     SIM_SERVED_CANCEL,
     SIM_SERVED_OTHER,
+    SIM_SERVED_ASLEEP,   /* not served: arrived while asleep (queue mode), ignored */
     SIM_SERVED_COUNT
 };
 
