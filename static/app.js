@@ -6,7 +6,8 @@
 // Sign-in checks the token with GET /api/whoami, which also gives the
 // role: a viewer never sees the admin pages or a write button (the API
 // refuses them anyway).  Routes: #/devices, #/devices/<endpoint>,
-// #/bootstrap, #/factory, #/audit, #/tokens, #/events, #/api (the API reference).
+// #/bootstrap, #/factory, #/workflows (rotations), #/audit, #/tokens, #/events,
+// #/api (the API reference).
 
 import { render } from './vendor/preact.module.js';
 import { api, token, onUnauthorized, eventStream } from './api.js';
@@ -19,6 +20,7 @@ import { Tokens } from './pages/tokens.js';
 import { EventLog } from './pages/events.js';
 import { Factory } from './pages/factory.js';
 import { ApiReference } from './pages/apiref.js';
+import { Workflows } from './pages/workflows.js';
 
 const LOG_MAX = 500;   // events kept for the live event log
 
@@ -65,6 +67,7 @@ const NAV = [
   ['devices', 'Devices', 'viewer'],
   ['bootstrap', 'Bootstrap', 'admin'],
   ['factory', 'Factory', 'admin'],
+  ['workflows', 'Rotations', 'viewer'],
   ['audit', 'Audit log', 'admin'],
   ['tokens', 'Tokens', 'admin'],
   ['events', 'Live events', 'viewer'],
@@ -101,6 +104,7 @@ function Shell({ me, onSignOut }) {
   else if (r.page === 'audit') page = html`<${Audit} />`;
   else if (r.page === 'tokens') page = html`<${Tokens} />`;
   else if (r.page === 'api') page = html`<${ApiReference} />`;
+  else if (r.page === 'workflows') page = html`<${Workflows} />`;
   else page = html`<${EventLog} />`;
   return html`<${Session.Provider} value=${session}>
     <header class="top">

@@ -248,25 +248,37 @@ enum ls_rc store_bssessions_refused(struct store *s, const char *endpoint,
     return store_exec_text(s, "record refused bootstrap", sql, 2, values, NULL, err);
 }
 
-enum ls_rc store_bssessions_list(struct store *s, const char *endpoint, int limit,
-                                 char **json_out, struct ls_error *err)
+#define SESSION_JSON                                                            \
+    "jsonb_build_object('id', id, 'endpoint', endpoint, 'config', config_name,"  \
+    " 'trigger', trigger, 'address', address, 'started_at', started_at,"         \
+    " 'finished_at', finished_at, 'outcome', outcome) || detail"
+
+enum ls_rc store_bssessions_list(struct store *s, const char *endpoint, const char *outcome,
+                                 int limit, char **json_out, struct ls_error *err)
 {
-    static const char sql[] =
+    static const char device_sql[] =
         "SELECT coalesce(json_agg(x ORDER BY x_at DESC, x_id DESC), '[]')::text FROM ("
-        "  SELECT started_at AS x_at, id AS x_id,"
-        "         jsonb_build_object('id', id, 'endpoint', endpoint, 'config', config_name,"
-        "             'trigger', trigger, 'address', address, 'started_at', started_at,"
-        "             'finished_at', finished_at, 'outcome', outcome) || detail AS j"
+        "  SELECT started_at AS x_at, id AS x_id, " SESSION_JSON " AS j"
         "  FROM bootstrap_sessions WHERE endpoint = $1"
+        "  AND ($3::text IS NULL OR outcome = $3::text)"
         "  ORDER BY started_at DESC, id DESC LIMIT $2) t(x_at, x_id, x)";
+    /* Every device's: by id, the primary key's order (sessions are
+     * recorded as they finish), so a fleet's millions cost an index walk
+     * of limit rows, not a sort. */
+    static const char fleet_sql[] =
+        "SELECT coalesce(json_agg(x ORDER BY x_id DESC), '[]')::text FROM ("
+        "  SELECT id AS x_id, " SESSION_JSON " AS j FROM bootstrap_sessions"
+        "  WHERE $1::text IS NULL AND ($3::text IS NULL OR outcome = $3::text)"
+        "  ORDER BY id DESC LIMIT $2) t(x_id, x)";
     char lim[16];
     PGresult *res = NULL;
     *json_out = NULL;
     if (limit < 1 || limit > STORE_BSSESSIONS_LIMIT_MAX)
         return ls_error_set(err, LS_EINVAL, "limit must be 1..%d", STORE_BSSESSIONS_LIMIT_MAX);
     snprintf(lim, sizeof lim, "%d", limit);
-    const char *values[2] = { endpoint, lim };
-    enum ls_rc rc = store_exec_text(s, "list bootstrap sessions", sql, 2, values, &res, err);
+    const char *values[3] = { endpoint, lim, outcome };
+    enum ls_rc rc = store_exec_text(s, "list bootstrap sessions",
+                                    endpoint ? device_sql : fleet_sql, 3, values, &res, err);
     if (rc == LS_OK) {
         *json_out = strdup(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "[]");
         if (!*json_out)

@@ -20,7 +20,8 @@
  *   store_bssessions_record    one finished session + its event
  *   store_bssessions_record_batch  many sessions / refusals, one commit
  *   store_bssessions_refused   an event for a refused request
- *   store_bssessions_list      an endpoint's sessions, newest first (API)
+ *   store_bssessions_list      an endpoint's sessions, newest first (API);
+ *                              endpoint NULL: every device's
  *   store_bssessions_issue     store a server credential for an endpoint
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -82,13 +83,16 @@ enum ls_rc store_bssessions_refused(struct store *s, const char *endpoint,
 
 /*
  * store_bssessions_list -- up to limit (1..STORE_BSSESSIONS_LIMIT_MAX)
- * sessions of endpoint, newest first, as a JSON array (caller frees
+ * sessions of endpoint (NULL: of every device, newest recorded first,
+ * optionally only those with outcome; NULL: any), newest first, as a JSON
+ * array (caller frees
  * *json_out) of {"id","endpoint","config","trigger","address",
  * "started_at","finished_at","outcome", and the detail's members:
  * "identity","pct","format","requests":[{"op","path","code"}...],"cause",
  * "duration_ms"}.  "[]" for an endpoint with none.
  */
-enum ls_rc store_bssessions_list(struct store *s, const char *endpoint, int limit,
+enum ls_rc store_bssessions_list(struct store *s, const char *endpoint, const char *outcome,
+                                 int limit,
                                  char **json_out, struct ls_error *err) LS_MUST_CHECK;
 
 /*

@@ -9,12 +9,17 @@
  *   DELETE /api/bootstrap/configs/{name}     204
  *   POST   /api/bootstrap/configs:import     many device configurations,
  *                                            JSON list or CSV, all or nothing
- *   GET    /api/devices/{ep}/bootstrap-sessions
+ *   GET    /api/devices/{ep}/bootstrap-sessions   (?limit=&outcome=)
+ *   GET    /api/bootstrap/sessions           every device's, newest first
+ *                                            (?limit=&outcome=)
  *
  * A body is validated with lwm2m_bsconfig_parse (the same parser the
  * bootstrap daemon runs), so what the API accepts is exactly what a
  * bootstrap can use, and a 400 names the bad field.  The body's
  * "endpoint" or "match" decides the kind; "default" has neither.
+ *
+ * Sessions hold no key (an issued identity, never its key): a viewer may
+ * list them.
  *
  * Key material (every "key", "secret_key" and "master_secret" string in a
  * body) is a secret: it is never logged, and GET masks it unless the
@@ -840,21 +845,30 @@ out:
 
 /* --- sessions ----------------------------------------------------------- */
 
-enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection *conn,
-                                       struct web_request *req)
+/* The sessions of endpoint (NULL: every device's), as ?limit= and
+ * ?outcome= ask. */
+static enum MHD_Result reply_sessions(struct web_http *w, struct MHD_Connection *conn,
+                                      const char *endpoint)
 {
-    char limtext[16];
+    static const char *const outcomes[] = { "success", "failed", "timeout", "refused" };
+    char limtext[16], outcome[16];
     long long limit = SESSIONS_LIMIT_DEFAULT;
     int hl = web_url_query(conn, "limit", limtext, sizeof limtext);
     if (hl < 0 || (hl > 0 && !web_url_parse_int(limtext, 1, SESSIONS_LIMIT_MAX, &limit)))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", SESSIONS_LIMIT_MAX);
-    if (!req->param || req->param_len == 0 || req->param_len > STORE_BSCONFIGS_NAME_MAX)
-        return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such device");
+    int ho = web_url_query(conn, "outcome", outcome, sizeof outcome);
+    bool known = false;
+    for (size_t i = 0; ho > 0 && i < sizeof outcomes / sizeof outcomes[0]; i++)
+        known = known || strcmp(outcome, outcomes[i]) == 0;
+    if (ho < 0 || (ho > 0 && !known))
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "outcome must be success, failed, timeout or refused");
     struct ls_error err = { 0 };
     char *text = NULL;
     pthread_mutex_lock(&w->store_lock);
-    enum ls_rc rc = store_bssessions_list(w->store, req->param, (int)limit, &text, &err);
+    enum ls_rc rc = store_bssessions_list(w->store, endpoint, ho > 0 ? outcome : NULL,
+                                          (int)limit, &text, &err);
     pthread_mutex_unlock(&w->store_lock);
     if (rc != LS_OK)
         return web_reply_store_error(conn, &err);
@@ -864,4 +878,19 @@ enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection
         return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                "cannot read the session list");
     return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sessions", list));
+}
+
+enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection *conn,
+                                       struct web_request *req)
+{
+    if (!req->param || req->param_len == 0 || req->param_len > STORE_BSCONFIGS_NAME_MAX)
+        return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such device");
+    return reply_sessions(w, conn, req->param);
+}
+
+enum MHD_Result web_bootstrap_sessions_all(struct web_http *w, struct MHD_Connection *conn,
+                                           struct web_request *req)
+{
+    (void)req;
+    return reply_sessions(w, conn, NULL);
 }

@@ -69,6 +69,7 @@ static const struct route routes[] = {
     /* ":import" is its own literal route: the {} below only matches after
      * "configs/", so "configs:import" can never be taken for a name. */
     { "GET", "/api/bootstrap/configs", STORE_TOKENS_ADMIN, web_bootstrap_list },
+    { "GET", "/api/bootstrap/sessions", STORE_TOKENS_VIEWER, web_bootstrap_sessions_all },
     { "POST", "/api/bootstrap/configs:import", STORE_TOKENS_ADMIN, web_bootstrap_import },
     { "GET", "/api/bootstrap/configs/{}", STORE_TOKENS_ADMIN, web_bootstrap_get },
     { "PUT", "/api/bootstrap/configs/{}", STORE_TOKENS_ADMIN, web_bootstrap_put },
@@ -80,8 +81,10 @@ static const struct route routes[] = {
     { "GET", "/api/factory/batches/{}", STORE_TOKENS_ADMIN, web_factory_export },
     /* issue 7: server-initiated bootstrap and rotations (web/workflows.c) */
     { "POST", "/api/devices/{}/bootstrap", STORE_TOKENS_OPERATOR, web_workflows_bootstrap },
+    { "GET", "/api/workflows", STORE_TOKENS_VIEWER, web_workflows_list },
     { "GET", "/api/workflows/{}", STORE_TOKENS_VIEWER, web_workflows_get },
     { "POST", "/api/bootstrap/rotations", STORE_TOKENS_ADMIN, web_workflows_rotation_create },
+    { "GET", "/api/bootstrap/rotations", STORE_TOKENS_VIEWER, web_workflows_rotation_list },
     { "GET", "/api/bootstrap/rotations/{}", STORE_TOKENS_VIEWER, web_workflows_rotation_get },
 };
 

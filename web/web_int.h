@@ -206,6 +206,8 @@ enum MHD_Result web_bootstrap_delete(struct web_http *w, struct MHD_Connection *
                                      struct web_request *req);
 enum MHD_Result web_bootstrap_import(struct web_http *w, struct MHD_Connection *conn,
                                      struct web_request *req);
+enum MHD_Result web_bootstrap_sessions_all(struct web_http *w, struct MHD_Connection *conn,
+                                           struct web_request *req);
 enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection *conn,
                                        struct web_request *req);
 
@@ -276,6 +278,10 @@ struct web_workflows *web_workflows_start(struct web_http *w, struct ls_error *e
 void web_workflows_stop(struct web_workflows *wf);
 enum MHD_Result web_workflows_bootstrap(struct web_http *w, struct MHD_Connection *conn,
                                         struct web_request *req);
+enum MHD_Result web_workflows_list(struct web_http *w, struct MHD_Connection *conn,
+                                   struct web_request *req);
+enum MHD_Result web_workflows_rotation_list(struct web_http *w, struct MHD_Connection *conn,
+                                            struct web_request *req);
 enum MHD_Result web_workflows_get(struct web_http *w, struct MHD_Connection *conn,
                                   struct web_request *req);
 enum MHD_Result web_workflows_rotation_create(struct web_http *w, struct MHD_Connection *conn,

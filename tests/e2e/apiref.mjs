@@ -18,65 +18,8 @@
 // (skip) without the test database, chromium, node_modules or
 // static/vendor/js-yaml.mjs.
 
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const SKIP = 77;
-const here = dirname(fileURLToPath(import.meta.url));
-const root = process.env.LODESTAR_SOURCE_ROOT || join(here, '..', '..');
-const artifacts = process.env.LODESTAR_E2E_ARTIFACTS || join(here, 'artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const KEY = '8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e';
-
-function skip(why) {
-  console.log(`apiref e2e: ${why}; skipped`);
-  process.exit(SKIP);
-}
-
-function requirements() {
-  if (!process.env.LODESTAR_TEST_PGURI) skip('LODESTAR_TEST_PGURI is not set (scripts/test.sh sets it)');
-  if (!process.env.LODESTAR_SERVER_BIN) skip('LODESTAR_SERVER_BIN is not set (run through meson test)');
-  if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} is missing (apt-get install chromium)`);
-  if (!existsSync(join(here, 'node_modules', 'playwright-core')))
-    skip('tests/e2e/node_modules is missing (npm ci in tests/e2e; scripts/test.sh does)');
-  if (!existsSync(join(root, 'static', 'vendor', 'js-yaml.mjs')))
-    skip('static/vendor/js-yaml.mjs is missing (scripts/lib/ui.sh ui_vendor_install; run.sh and test.sh do)');
-}
-
-function startServer(admin) {
-  const s = spawn(process.env.LODESTAR_SERVER_BIN,
-    ['--coap', '127.0.0.1:0', '--coaps', '127.0.0.1:0', '--http', '127.0.0.1:0',
-     '--admin-token', admin, '--static', join(root, 'static')],
-    { env: { PATH: process.env.PATH, LODESTAR_DB: process.env.LODESTAR_TEST_PGURI,
-             LODESTAR_MASTER_KEY: KEY, ASAN_OPTIONS: process.env.ASAN_OPTIONS || '',
-             UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || '' },
-      stdio: ['ignore', 'ignore', 'pipe'] });
-  s.err = '';
-  s.stderr.on('data', (d) => { s.err += d; });
-  s.exited = new Promise((res) => s.on('exit', (code, sig) => res(code ?? sig)));
-  return new Promise((resolve, reject) => {
-    const end = Date.now() + 30000;
-    const poll = () => {
-      const m = /event=listening proto=http addr="?([^\s"]+)/.exec(s.err);
-      if (m && /event=started /.test(s.err)) { s.http = `http://${m[1]}`; resolve(s); return; }
-      if (s.exitCode !== null || Date.now() > end) { reject(new Error(`lodestar-server did not start:\n${s.err}`)); return; }
-      setTimeout(poll, 50);
-    };
-    poll();
-  });
-}
-
-async function stopServer(s) {
-  if (s.exitCode !== null) return s.exitCode;
-  s.kill('SIGTERM');
-  const t = setTimeout(() => s.kill('SIGKILL'), 10000);
-  const r = await s.exited;
-  clearTimeout(t);
-  return r;
-}
+import { requirements, startServer, stopProc, run, assert, shot, launch, finish, fail,
+         newAdminToken } from './lib.mjs';
 
 // (method, path) of every operation under "paths:" (the layout
 // docs/openapi.yaml promises: path at two spaces, method at four).
@@ -94,28 +37,11 @@ function documentedOps(text) {
   return ops;
 }
 
-const results = [];
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`PASS ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
 async function main() {
-  requirements();
-  mkdirSync(artifacts, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  const admin = randomBytes(32).toString('hex');
-  const server = await startServer(admin);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  requirements('apiref', { vendor: ['preact.module.js', 'js-yaml.mjs'] });
+  const admin = newAdminToken();
+  const server = await startServer(admin, { models: false });
+  const browser = await launch();
   try {
     const auth = (t) => ({ Authorization: `Bearer ${t}` });
     const created = await fetch(`${server.http}/api/tokens`, {
@@ -174,9 +100,7 @@ async function main() {
              'the request body with its example');
       assert(/201/.test(body) && /409/.test(body), 'responses 201 and 409');
       assert(/"error":/.test(body) && /"code":/.test(body), 'the error shape, resolved from its $ref');
-      await page.screenshot({ path: join(artifacts, 'api-reference.png'), fullPage: false });
-      if (process.env.LODESTAR_E2E_DOCS_SHOTS === '1')
-        copyFileSync(join(artifacts, 'api-reference.png'), join(root, 'docs', 'screenshots', 'api-reference.png'));
+      await shot(page, 'api-reference', { docs: true, fullPage: false });
     });
 
     await run('filter_narrows', async () => {
@@ -196,16 +120,10 @@ async function main() {
     await ctx.close();
   } finally {
     await browser.close().catch(() => {});
-    const code = await stopServer(server);
-    if (code !== 0) {
-      results.push({ name: 'server_exit', ok: false });
-      console.log(`FAIL server_exit: lodestar-server exited ${code}:\n${server.err.slice(-4000)}`);
-    }
+    const code = await stopProc(server);
+    if (code !== 0) fail('server_exit', `lodestar-server exited ${code}:\n${server.err.slice(-4000)}`);
   }
-  const failed = results.filter((r) => !r.ok).length;
-  const pct = results.length ? Math.floor((100 * (results.length - failed)) / results.length) : 100;
-  console.log(`${pct}%: Checks: ${results.length}, Failures: ${failed}, Errors: 0`);
-  process.exit(failed ? 1 : 0);
+  finish([server]);
 }
 
 main().catch((e) => { console.log(`FAIL setup: ${e.stack || e}`); process.exit(1); });

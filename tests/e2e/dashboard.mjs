@@ -7,17 +7,23 @@
 //
 // Cases: sign in with the admin token; a bad token (typed, Enter) gets
 // the sign-in error; a device registers and its row appears live (no
-// reload); Read /3/0 from the device page shows its values; Write
+// reload); Read /3/0 from the device page shows its values; Observe
+// /3/0/9 and the plot gets the points the device notifies; Write
 // /32769/0/11 and read it back; Write-Attributes pmin on /3/0/9 and
-// Discover shows it; Create an instance of 32769 and Delete it; Observe
-// /3/0/9 and the plot gets the points the device notifies (device cases
-// skip, not pass, while the device-operation API is not served); a
-// bootstrap configuration with a validation error shows the API's message,
-// then saves once fixed; a factory batch is created and its CSV downloaded,
-// and a batch device's credentials are revoked from its page; the admin
-// pages render without a script error; a viewer token sees no admin page
-// or write button; a token deleted mid-session sends the page back to
-// sign-in.  A screenshot of each page goes to $LODESTAR_E2E_ARTIFACTS.
+// Discover shows it; Create an instance of 32769 and Delete it;
+// Read-Composite of ticked and typed paths, then Write-Composite of two
+// typed values; Create with typed values (string, integer, boolean) read
+// back; a bootstrap configuration made in the form editor with a bad ssid
+// shows the API's message at that field, keeps its data across the
+// form/JSON switch, then saves once fixed; bulk import of a JSON file (and
+// a bad one names the item); a factory batch is created and its CSV
+// downloaded, and a batch device's credentials are revoked from its page;
+// the admin pages render without a script error; a viewer token sees no
+// admin page or write button; a token deleted mid-session sends the page
+// back to sign-in.  Device cases skip, not pass, while the device-operation
+// API is not served.  A screenshot of each page goes to
+// $LODESTAR_E2E_ARTIFACTS (the main ones to docs/screenshots/ with
+// LODESTAR_E2E_DOCS_SHOTS=1).
 //
 // Run by `meson test --suite e2e` (tests/e2e/meson.build).  Prints a
 // Check-style summary ("Checks: N, Failures: F, Errors: 0") that
@@ -25,153 +31,15 @@
 // counted.  Exits 77 (skip) when what it needs is not there: the test
 // database, chromium, node_modules here, static/vendor/.
 
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const SKIP = 77;
-const here = dirname(fileURLToPath(import.meta.url));
-const root = process.env.LODESTAR_SOURCE_ROOT || join(here, '..', '..');
-const artifacts = process.env.LODESTAR_E2E_ARTIFACTS || join(here, 'artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const KEY = '8f2a1c0e5b7d9a3f6e4c2b1a0d9e8f7c6b5a4d3e2f1a0b9c8d7e6f5a4b3c2d1e';
-const tag = `${Date.now().toString(36)}${process.pid.toString(36)}`;
-
-function skip(why) {
-  console.log(`dashboard e2e: ${why}; skipped`);
-  process.exit(SKIP);
-}
-
-function requirements() {
-  if (!process.env.LODESTAR_TEST_PGURI) skip('LODESTAR_TEST_PGURI is not set (scripts/test.sh sets it)');
-  if (!process.env.LODESTAR_SERVER_BIN) skip('LODESTAR_SERVER_BIN is not set (run through meson test)');
-  if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} is missing (apt-get install chromium)`);
-  if (!existsSync(join(here, 'node_modules', 'playwright-core')))
-    skip('tests/e2e/node_modules is missing (npm ci in tests/e2e; scripts/test.sh does)');
-  if (!process.env.LODESTAR_E2E_DEVICE) skip('LODESTAR_E2E_DEVICE is not set (run through meson test)');
-  if (!existsSync(join(root, 'static', 'vendor', 'preact.module.js')))
-    skip('static/vendor/ is empty (scripts/lib/ui.sh ui_vendor_install; run.sh and test.sh do)');
-}
-
-// ---- processes ----
-
-function startProc(name, bin, args, env) {
-  const p = spawn(bin, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  p.out = ''; p.err = '';
-  p.stdout.on('data', (d) => { p.out += d; });
-  p.stderr.on('data', (d) => { p.err += d; });
-  p.exited = new Promise((res) => p.on('exit', (code, sig) => res(code ?? sig)));
-  p.label = name;
-  return p;
-}
-
-async function waitFor(what, fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function startServer(admin) {
-  const s = startProc('server', process.env.LODESTAR_SERVER_BIN,
-    ['--coap', '127.0.0.1:0', '--coaps', '127.0.0.1:0', '--http', '127.0.0.1:0',
-     '--admin-token', admin, '--static', join(root, 'static'),
-     '--models', join(root, 'tests', 'data', 'models')],
-    { LODESTAR_DB: process.env.LODESTAR_TEST_PGURI, LODESTAR_MASTER_KEY: KEY,
-      ASAN_OPTIONS: process.env.ASAN_OPTIONS || '', UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || '' });
-  let dead = false;
-  s.exited.then(() => { dead = true; });
-  const addr = (proto) => {
-    const m = new RegExp(`event=listening proto=${proto} addr="?([^\\s"]+)`).exec(s.err);
-    return m && m[1];
-  };
-  await waitFor('lodestar-server to listen', () => {
-    if (dead) throw new Error(`lodestar-server exited:\n${s.err}`);
-    return addr('http') && addr('coap') && /event=started /.test(s.err);
-  }, 30000);
-  s.http = `http://${addr('http')}`;
-  const coap = addr('coap');
-  s.coapHost = coap.slice(0, coap.lastIndexOf(':'));
-  s.coapPort = coap.slice(coap.lastIndexOf(':') + 1);
-  return s;
-}
-
-async function stopProc(p, sig = 'SIGTERM') {
-  if (p.exitCode !== null || p.signalCode !== null) return p.exited;
-  p.kill(sig);
-  const t = setTimeout(() => p.kill('SIGKILL'), 10000);
-  const r = await p.exited;
-  clearTimeout(t);
-  return r;
-}
-
-async function http(server, method, path, tok, body) {
-  const headers = { Authorization: `Bearer ${tok}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(server.http + path, { method, headers,
-    body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
-  return { status: res.status, json, text };
-}
-
-// ---- the cases ----
-
-const results = [];
-class Skip extends Error {}
-
-async function run(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`PASS ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    if (e instanceof Skip) {
-      results.push({ name, skipped: true });
-      console.log(`SKIP ${name}: ${e.message}`);
-    } else {
-      results.push({ name, ok: false });
-      console.log(`FAIL ${name}: ${e.stack || e}`);
-    }
-  }
-}
-
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-}
-
-async function signIn(browser, server, tok) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  page.consoleErrors = [];
-  // A refused call is logged by the browser ("Failed to load resource"):
-  // the page shows those itself; anything else is a script error.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => page.consoleErrors.push(String(e)));
-  await page.goto(`${server.http}/`);
-  await page.fill('#token', tok);
-  await page.click('button[type="submit"]');
-  return { ctx, page };
-}
+import { readFile } from 'node:fs/promises';
+import { requirements, startProc, startServer, stopProc, stopDevice, http, run, Skip, assert,
+         waitFor, shot, fitsPhone, signIn, launch, finish, fail, newAdminToken, tag, pageErrors } from './lib.mjs';
 
 async function main() {
-  requirements();
-  mkdirSync(artifacts, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  const admin = randomBytes(32).toString('hex');
+  requirements('dashboard', { device: true });
+  const admin = newAdminToken();
   const server = await startServer(admin);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await launch();
   const ep = `e2e-${tag}-dev`;
   let device = null;
   let adminPage = null;
@@ -216,15 +84,14 @@ async function main() {
       await page.waitForSelector('.empty');     // nothing yet under that prefix
       await page.waitForSelector('.live-live'); // the event stream is up
       device = startProc('device', process.env.LODESTAR_E2E_DEVICE,
-        [`${server.coapHost}:${server.coapPort}`, ep],
-        { ASAN_OPTIONS: process.env.ASAN_OPTIONS || '', UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || '' });
+        [`${server.coapHost}:${server.coapPort}`, ep]);
       const row = await page.waitForSelector(`tr[data-endpoint="${ep}"]`, { timeout: 15000 });
       assert(/registered/.test(await row.textContent()), 'the new row says registered');
       await page.fill('#device-search', '');
       await page.waitForSelector(`tr[data-endpoint="${ep}"]`);
-      await shot(page, 'devices');
+      await shot(page, 'devices', { docs: true });
       await page.setViewportSize({ width: 390, height: 844 });   // a phone
-      await shot(page, 'devices-phone');
+      await shot(page, 'devices-phone', { docs: true });
       await page.setViewportSize({ width: 1280, height: 800 });
     });
 
@@ -271,7 +138,7 @@ async function main() {
       }
       const count = await page.waitForSelector('figure.plot[data-path="/3/0/9"] figcaption .count');
       await waitFor('three plotted points', async () => parseInt(await count.textContent(), 10) >= 3);
-      await shot(page, 'device-observe');
+      await shot(page, 'device-observe', { docs: true });
     });
 
     await run('write_and_read_back', async () => {
@@ -316,25 +183,137 @@ async function main() {
       assert(gone.status === 404, `/32769/1 is gone on the device: ${gone.status} ${gone.text}`);
     });
 
-    await run('bootstrap_validation_error_then_saved', async () => {
+    await run('composite_read', async () => {
+      const page = adminPage;
+      await deviceOpsServed('/3/0/0');
+      await page.check('input[id="sel/3/0/0"]');
+      await page.check('input[id="sel/3/0/1"]');
+      await page.fill('#comp-path', '/3/0/9');
+      await page.click('#composite form.row button[type="submit"]');
+      await page.waitForSelector('#composite ul.chips li:has-text("/3/0/9")');
+      await page.click('#comp-read');
+      await page.waitForSelector('#comp-result', { timeout: 15000 }).catch(async (e) => {
+        throw new Error(`Read-Composite failed (${await pageErrors(page, '#composite')}): ${e.message}`);
+      });
+      const cell = (p) => page.textContent(`#comp-result tr[data-path="${p}"] td.value`);
+      assert(await cell('/3/0/0') === 'Lodestar', `/3/0/0 in the composite answer: ${await cell('/3/0/0')}`);
+      assert(await cell('/3/0/1') === 'harness', '/3/0/1 in the composite answer');
+      assert(/^\d+$/.test(await cell('/3/0/9')), '/3/0/9 in the composite answer');
+      assert(/Read-Composite: device answered 2\.05/.test(await page.textContent('#comp-msg')), 'the outcome is shown');
+      await page.locator('#composite').scrollIntoViewIfNeeded();
+      await shot(page, 'device-composite', { docs: true, fullPage: false });
+      // Write-Composite of two typed values, read back.
+      await page.click('#comp-write');
+      await page.fill('#comp-path', '/32769/0/1');
+      await page.click('#composite form.row button[type="submit"]');
+      await page.check('input[id="sel/32769/0/11"]');
+      await page.fill('input[id="wc/32769/0/11"]', `composite ${tag}`);
+      await page.fill('input[id="wc/32769/0/1"]', '-42');
+      await page.click('form.composite-values button[type="submit"]');
+      await page.waitForSelector('#comp-msg:has-text("Write-Composite")', { timeout: 15000 }).catch(async (e) => {
+        throw new Error(`Write-Composite failed (${await pageErrors(page, '#composite')}): ${e.message}`);
+      });
+      const back = await http(server, 'GET', `/api/devices/${encodeURIComponent(ep)}/32769/0/11`, admin);
+      assert(back.json?.values?.[0]?.value === `composite ${tag}`, `written by Write-Composite: ${back.text}`);
+    });
+
+    await run('create_with_values', async () => {
+      const page = adminPage;
+      await deviceOpsServed('/32769/0/11');
+      await page.click('#create-values-32769');
+      const form = '#create-form-32769';
+      await page.waitForSelector(form);
+      await page.fill('#create-32769-inst', '7');
+      await page.fill('input[id="cv/32769/7/11"]', `created ${tag}`);
+      await page.fill('input[id="cv/32769/7/1"]', '12');
+      await page.selectOption('select[id="cv/32769/7/4"]', 'true');
+      await shot(page, 'device-create-values');
+      await page.click(`${form} button[type="submit"]`);
+      await page.waitForSelector('#read-32769-7', { timeout: 15000 }).catch(async (e) => {
+        throw new Error(`Create failed (${await pageErrors(page, form)}): ${e.message}`);
+      });
+      await page.click('#read-32769-7');
+      await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want,
+                                 ['tr[data-path="/32769/7/11"] td.value', `created ${tag}`], { timeout: 15000 });
+      assert(await page.textContent('tr[data-path="/32769/7/1"] td.value') === '12', 'the integer was created');
+      assert(await page.textContent('tr[data-path="/32769/7/4"] td.value') === 'true', 'the boolean was created');
+      page.once('dialog', (d) => d.accept());
+      await page.click('#delete-32769-7');
+      await page.waitForSelector('#read-32769-7', { state: 'detached', timeout: 15000 });
+    });
+
+    await run('bootstrap_form_validation_error_then_fixed', async () => {
       const page = adminPage;
       await page.goto(`${server.http}/#/bootstrap`);
-      await page.click('text=New configuration');
+      await page.click('#cfg-new');
       const name = `e2e-${tag}-cfg`;
       await page.fill('#cfg-name', name);
-      const bad = { endpoint: name, servers: [{ uri: 'coap://127.0.0.1:5683', ssid: 0, security: 'nosec' }] };
-      await page.fill('#cfg-body', JSON.stringify(bad, null, 2));
+      await page.selectOption('#f-kind', 'template');
+      await page.fill('#f-match', `e2e-${tag}-x*`);
+      await page.fill('#f-priority', '20');
+      await page.check('#f-discover');
+      await page.fill('#f-servers-0-uri', 'coaps://127.0.0.1:5684');
+      await page.fill('#f-servers-0-ssid', '0');
+      await page.fill('#f-servers-0-lifetime', '600');
       await page.click('form.editor button[type="submit"]');
-      const err = await page.waitForSelector('#cfg-error .error');
+      // The API's message is shown at the field it names.
+      const err = await page.waitForSelector('#f-servers-0-ssid-error');
       const text = await err.textContent();
       assert(/ssid/.test(text), `the API's message names the field: "${text}"`);
-      await shot(page, 'bootstrap-error');
-      bad.servers[0].ssid = 101;
-      await page.fill('#cfg-body', JSON.stringify(bad, null, 2));
+      assert(await page.getAttribute('#f-servers-0-ssid', 'aria-invalid') === 'true', 'the field is marked invalid');
+      await shot(page, 'bootstrap-error', { docs: true });
+      await fitsPhone(page, 'bootstrap-form-phone');
+      // Switching to JSON and back keeps the data.
+      await page.click('#cfg-tab-json');
+      const json = JSON.parse(await page.inputValue('#cfg-body'));
+      assert(json.match === `e2e-${tag}-x*` && json.priority === 20 && json.discover === true &&
+             json.servers[0].ssid === 0 && json.servers[0].lifetime === 600 && json.servers[0].credentials === 'issue',
+             `the JSON view has the form's data: ${JSON.stringify(json)}`);
+      json.description = 'from the JSON view';
+      await page.fill('#cfg-body', JSON.stringify(json, null, 2));
+      await page.click('#cfg-tab-form');
+      assert(await page.inputValue('#f-description') === 'from the JSON view', 'the form has the JSON edit');
+      assert(await page.inputValue('#f-servers-0-ssid') === '0', 'the form kept the ssid');
+      await page.fill('#f-servers-0-ssid', '101');
       await page.click('form.editor button[type="submit"]');
       await page.waitForSelector(`tr[data-name="${name}"]`);
       assert(await page.locator('form.editor').count() === 0, 'the editor closed');
-      await shot(page, 'bootstrap');
+      const saved = await http(server, 'GET', `/api/bootstrap/configs/${encodeURIComponent(name)}`, admin);
+      assert(saved.json?.body?.servers?.[0]?.ssid === 101 && saved.json.body.description === 'from the JSON view',
+             `saved as edited: ${saved.text}`);
+      // A JSON error names the field too (shown above the editor in the JSON view).
+      await page.click(`tr[data-name="${name}"] button:text-is("Edit")`);
+      await page.click('#cfg-tab-json');
+      await page.fill('#cfg-body', '{"match": "x*", "sevrers": []}');
+      await page.click('form.editor button[type="submit"]');
+      assert(/sevrers/.test(await (await page.waitForSelector('#cfg-error .error')).textContent()), 'unknown field named');
+      await page.click('form.editor button:text-is("Cancel")');
+      await shot(page, 'bootstrap', { docs: true });
+    });
+
+    await run('bootstrap_bulk_import', async () => {
+      const page = adminPage;
+      await page.goto(`${server.http}/#/bootstrap`);
+      await page.waitForSelector('#cfg-import');
+      const list = [1, 2].map((i) => ({ name: `e2e-${tag}-imp${i}`, endpoint: `e2e-${tag}-imp${i}`,
+                                        servers: [{ uri: 'coap://127.0.0.1:5683', ssid: 101 }] }));
+      await page.setInputFiles('#cfg-import', { name: 'configs.json', mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify(list)) });
+      const ok = await page.waitForSelector('.import .ok, .import .error', { timeout: 15000 });
+      assert(/Imported 2 configurations/.test(await ok.textContent()), `imported: ${await ok.textContent()}`);
+      await page.waitForSelector(`tr[data-name="e2e-${tag}-imp2"]`);
+      // CSV: sent as text/csv.
+      await page.setInputFiles('#cfg-import', { name: 'configs.csv', mimeType: 'text/csv',
+        buffer: Buffer.from(`endpoint,name,server_uri,ssid,lifetime\ne2e-${tag}-csv1,e2e-${tag}-csv1,coaps://127.0.0.1:5684,101,300\n`) });
+      await page.waitForSelector('.import .ok:has-text("1 configuration from configs.csv")', { timeout: 15000 }).catch(async (e) => {
+        throw new Error(`CSV import failed (${await pageErrors(page, '.import')}): ${e.message}`);
+      });
+      await page.waitForSelector(`tr[data-name="e2e-${tag}-csv1"]`);
+      // A bad file: the API's message naming the item, nothing imported.
+      await page.setInputFiles('#cfg-import', { name: 'bad.json', mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify([{ name: `e2e-${tag}-imp3`, endpoint: `e2e-${tag}-imp3`, servers: [{ uri: 'coap://x', ssid: 0 }] }])) });
+      const bad = await page.waitForSelector('.import .error', { timeout: 15000 });
+      assert(/\[0\]/.test(await bad.textContent()), `the error names the item: ${await bad.textContent()}`);
     });
 
     await run('factory_batch_download_and_revoke', async () => {
@@ -351,9 +330,9 @@ async function main() {
         throw new Error(`no batch (${await page.locator('.error').allTextContents()}): ${e.message}`);
       });
       const [dl] = await Promise.all([page.waitForEvent('download'), row.$('button:text-is("Download CSV")').then((b) => b.click())]);
-      const csv = await (await import('node:fs/promises')).readFile(await dl.path(), 'utf8');
+      const csv = await readFile(await dl.path(), 'utf8');
       assert(csv.includes(`${prefix}1`) && csv.includes(`${prefix}3`), `the CSV lists the batch: ${csv.slice(0, 200)}`);
-      await shot(page, 'factory');
+      await shot(page, 'factory', { docs: true });
       const ep1 = `${prefix}1`;
       await page.goto(`${server.http}/#/devices/${encodeURIComponent(ep1)}`);
       await page.waitForSelector('#rv-reason');
@@ -378,7 +357,7 @@ async function main() {
         await page.waitForSelector('main.page :is(table, .empty, .error)');
         assert(await page.locator('.error').count() === 0,
                `${name}: no error shown (${await page.locator('.error').allTextContents()})`);
-        await shot(page, name);
+        await shot(page, name, { docs: name !== 'audit' });
       }
       assert(page.consoleErrors.length === 0, `no console errors: ${page.consoleErrors.join(' | ')}`);
     });
@@ -399,6 +378,13 @@ async function main() {
       assert(await page.locator('button', { hasText: /^(Write|Execute|Observe)$/ }).count() === 0,
              'no write, execute or observe button');
       await shot(page, 'viewer-device');
+      // The Rotations page: no admin audit for a viewer, no start form; an empty state.
+      await page.goto(`${server.http}/#/workflows`);
+      await page.waitForSelector('#wf-title');
+      await page.waitForSelector('main.page .empty');
+      assert(await page.locator('#rot-form').count() === 0, 'no rotation form for a viewer');
+      assert(await page.locator('.error').count() === 0, `no error: ${await pageErrors(page)}`);
+      assert(page.consoleErrors.length === 0, `no console errors: ${page.consoleErrors.join(' | ')}`);
       // The token is deleted while the page is open: the next call is 401.
       const del = await http(server, 'DELETE', `/api/tokens/${created.json.id}`, admin);
       assert(del.status === 204, `viewer token deleted: ${del.status}`);
@@ -410,28 +396,13 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     if (device) {
-      device.stdin.end('quit\n');
-      const t = setTimeout(() => device.kill('SIGKILL'), 15000);
-      const code = await device.exited;
-      clearTimeout(t);
-      if (code !== 0) {
-        results.push({ name: 'device_exit', ok: false });
-        console.log(`FAIL device_exit: e2e_device exited ${code}:\n${device.err.slice(-3000)}`);
-      }
+      const code = await stopDevice(device);
+      if (code !== 0) fail('device_exit', `e2e_device exited ${code}:\n${device.err.slice(-3000)}`);
     }
     const code = await stopProc(server);
-    if (code !== 0) {
-      results.push({ name: 'server_exit', ok: false });
-      console.log(`FAIL server_exit: lodestar-server exited ${code}:\n${server.err.slice(-4000)}`);
-    }
+    if (code !== 0) fail('server_exit', `lodestar-server exited ${code}:\n${server.err.slice(-4000)}`);
   }
-  const run_ = results.filter((r) => !r.skipped);
-  const failed = run_.filter((r) => !r.ok).length;
-  const pct = run_.length ? Math.floor((100 * (run_.length - failed)) / run_.length) : 100;
-  console.log(`${pct}%: Checks: ${run_.length}, Failures: ${failed}, Errors: 0`);
-  if (failed) console.log(`lodestar-server log (tail):\n${server.err.slice(-3000)}`);
-  console.log(`screenshots: ${artifacts}`);
-  process.exit(failed ? 1 : 0);
+  finish([server]);
 }
 
 main().catch((e) => { console.log(`FAIL setup: ${e.stack || e}`); process.exit(1); });

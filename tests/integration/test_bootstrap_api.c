@@ -542,6 +542,36 @@ START_TEST(test_bsapi_sessions_list)
     error_names(call_json(&s, "GET", "/api/devices/dev-1/bootstrap-sessions", NULL,
                           "application/json", NULL, 401),
                 "unauthorized", "");
+    /* Every device's, most recently recorded first, and by outcome. */
+    ck_assert_int_eq(harness_psql(s.db.conninfo,
+        "INSERT INTO endpoints (name, origin) VALUES ('dev-2', 'bootstrap');"
+        "INSERT INTO bootstrap_sessions (endpoint, address, started_at, finished_at, outcome)"
+        " VALUES ('dev-2', '127.0.0.1:4002', now(), now(), 'timeout')"), 0);
+    j = call_json(&s, "GET", "/api/bootstrap/sessions", viewer, "application/json", NULL, 200);
+    list = json_object_get(j, "sessions");
+    ck_assert_uint_eq(json_array_size(list), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "endpoint")),
+                     "dev-2");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 2), "cause")),
+                     "write /0/1: 4.00");
+    json_decref(j);
+    j = call_json(&s, "GET", "/api/bootstrap/sessions?outcome=failed&limit=5", viewer,
+                  "application/json", NULL, 200);
+    list = json_object_get(j, "sessions");
+    ck_assert_uint_eq(json_array_size(list), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "endpoint")),
+                     "dev:s/1");
+    json_decref(j);
+    j = call_json(&s, "GET", "/api/devices/dev%3As%2F1/bootstrap-sessions?outcome=success",
+                  viewer, "application/json", NULL, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "sessions")), 1);
+    json_decref(j);
+    error_names(call_json(&s, "GET", "/api/bootstrap/sessions?outcome=maybe", viewer,
+                          "application/json", NULL, 400),
+                "bad_request", "outcome");
+    error_names(call_json(&s, "GET", "/api/bootstrap/sessions", NULL,
+                          "application/json", NULL, 401),
+                "unauthorized", "");
     stop(&s);
 }
 END_TEST
