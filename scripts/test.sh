@@ -106,11 +106,12 @@ meson_status=$?
 grep -E '^ *[0-9]+/[0-9]+ ' "$work/meson-test.log"
 # Count individual Check cases where a test binary reports them, else the
 # binary itself counts as one test.
-counts=$(python3 scripts/lib/count_tests.py "$build/meson-logs/testlog.json")
+counts=$(python3 scripts/lib/count_tests.py "$build/meson-logs/testlog.json" "$work/failed-tests")
 read -r p f skipped <<<"$counts"
 passed=$((passed + p)); failed=$((failed + f))
 if [ "$meson_status" -ne 0 ]; then
     failures+=("meson test (see $build/meson-logs/testlog.txt)")
+    while IFS= read -r line; do failures+=("  $line"); done <"$work/failed-tests"
     [ "$f" -gt 0 ] || { failed=$((failed + 1)); }
     sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$work/meson-test.log" | tail -80
     cp "$build/meson-logs/testlog.txt" "$root/$build/last-failure.txt" 2>/dev/null
@@ -144,6 +145,15 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
         tail -30 "$work/fuzz-compile.log"; record "fuzz build" 1
     fi
 fi
+
+# bench/ smoke: every scenario with tiny counts (a few seconds each), on
+# the binaries just built; its rows go to a temporary file, never to
+# bench/RESULTS.md.
+echo "== bench quick (bench/run-all.sh --quick)"
+BENCH_BUILD="$root/$build" bench/run-all.sh --quick >"$work/bench.log" 2>&1
+bench_status=$?
+[ "$bench_status" -eq 0 ] && tail -3 "$work/bench.log" || tail -40 "$work/bench.log"
+record "bench quick" $bench_status
 
 echo "== docker-compose config"
 if command -v docker-compose >/dev/null; then

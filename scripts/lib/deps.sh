@@ -12,7 +12,9 @@ LODESTAR_BUILD_PACKAGES="build-essential meson ninja-build pkg-config python3
 # the throwaway Postgres comes from the build list.
 # chromium: the dashboard's end-to-end tests (tests/e2e).
 # python3-yaml: the openapi_document test (scripts/check_openapi.py).
-LODESTAR_TEST_PACKAGES="clang libclang-rt-14-dev docker-compose chromium python3-yaml"
+# nginx, libnginx-mod-stream: the scaleout test's UDP load balancer.
+LODESTAR_TEST_PACKAGES="clang libclang-rt-14-dev docker-compose chromium python3-yaml
+  nginx libnginx-mod-stream"
 
 # deps_install PACKAGE... -- apt-get install what dpkg does not have yet.
 deps_install() {

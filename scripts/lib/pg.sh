@@ -47,10 +47,16 @@ pg_is_root_() {
     [ "$(id -u)" = 0 ]
 }
 
-# Runs a command as the cluster owner.
+# Runs a command as the cluster owner (from /, when the owner cannot enter
+# the current directory: a checkout under /root; the paths given are
+# absolute).
 pg_as_owner_() {
     if pg_is_root_; then
-        runuser -u "$PG_OS_USER" -- "$@"
+        if runuser -u "$PG_OS_USER" -- test -x "$PWD" 2>/dev/null; then
+            runuser -u "$PG_OS_USER" -- "$@"
+        else
+            (cd / && runuser -u "$PG_OS_USER" -- "$@")
+        fi
     else
         "$@"
     fi
