@@ -25,58 +25,6 @@
 #define AD_MAX 600   /* "credential:" + identity, as store/credentials.c */
 #define IDENTITY_MAX (STORE_FACTORY_NAME_MAX + 18)
 
-/* A growing Postgres array literal: {"a","b"}. */
-struct arr {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void arr_raw(struct arr *a, const char *s, size_t len)
-{
-    if (a->oom)
-        return;
-    if (a->n + len + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 4096;
-        while (cap < a->n + len + 2)
-            cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->oom = true;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->n, s, len);
-    a->n += len;
-    a->p[a->n] = '\0';
-}
-
-/* Appends one element, quoted: '"' and '\' escaped by '\'. */
-static void arr_add(struct arr *a, const char *s)
-{
-    arr_raw(a, a->n ? ",\"" : "{\"", 2);
-    for (const char *q = s; *q; q++) {
-        if (*q == '"' || *q == '\\')
-            arr_raw(a, "\\", 1);
-        arr_raw(a, q, 1);
-    }
-    arr_raw(a, "\"", 1);
-}
-
-static const char *arr_end(struct arr *a)
-{
-    arr_raw(a, a->n ? "}" : "{}", a->n ? 1 : 2);
-    return a->oom ? NULL : a->p;
-}
-
-static void arr_free(struct arr *a)
-{
-    free(a->p);
-    memset(a, 0, sizeof *a);
-}
-
 static void hex(const uint8_t *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -89,7 +37,7 @@ static void hex(const uint8_t *in, size_t len, char *out)
 
 /* The three arrays of one account kind. */
 struct rows {
-    struct arr ep, id, sealed;
+    struct store_pgarray ep, id, sealed;
 };
 
 /* Fresh identity and key for endpoint; the key sealed (hex) into r. */
@@ -109,9 +57,9 @@ static enum ls_rc make_one(const struct store_secret_key *key, const char *endpo
     if (rc != LS_OK)
         return rc;
     hex(blob, key_bytes + STORE_SECRET_OVERHEAD, bhex);
-    arr_add(&r->ep, endpoint);
-    arr_add(&r->id, identity);
-    arr_add(&r->sealed, bhex);
+    store_pgarray_add(&r->ep, endpoint);
+    store_pgarray_add(&r->id, identity);
+    store_pgarray_add(&r->sealed, bhex);
     return LS_OK;
 }
 
@@ -150,7 +98,8 @@ static enum ls_rc insert_rows(struct store *s, const struct store_secret_key *ke
     char key_id[16], ssid[16];
     snprintf(key_id, sizeof key_id, "%" PRIu32, key->id);
     snprintf(ssid, sizeof ssid, "%d", acc->ssid);
-    const char *eps = arr_end(&r->ep), *ids = arr_end(&r->id), *sealed = arr_end(&r->sealed);
+    const char *eps = store_pgarray_text(&r->ep), *ids = store_pgarray_text(&r->id);
+    const char *sealed = store_pgarray_text(&r->sealed);
     if (!eps || !ids || !sealed)
         return ls_error_set(err, LS_ENOMEM, "factory batch: out of memory");
     const char *v[8] = { eps, ids, sealed, scope, key_id, acc->uri,
@@ -170,9 +119,9 @@ static enum ls_rc make_accounts(struct store *s, const struct store_secret_key *
         rc = make_one(key, b->endpoints[i], b->key_bytes, &r, err);
     if (rc == LS_OK)
         rc = insert_rows(s, key, batch, scope, acc, &r, err);
-    arr_free(&r.ep);
-    arr_free(&r.id);
-    arr_free(&r.sealed);
+    store_pgarray_free(&r.ep);
+    store_pgarray_free(&r.id);
+    store_pgarray_free(&r.sealed);
     return rc;
 }
 
@@ -189,7 +138,7 @@ static enum ls_rc create_in_tx(struct store *s, const struct store_secret_key *k
     static const char notify_sql[] = "SELECT pg_notify('lodestar_credentials', $1)";
     char token[24], count[24], batch[24], payload[40];
     PGresult *res = NULL;
-    struct arr eps = { 0 };
+    struct store_pgarray eps = { 0 };
     snprintf(token, sizeof token, "%" PRId64, b->token_id);
     snprintf(count, sizeof count, "%zu", b->n);
     const char *bv[3] = { b->token_id ? token : NULL, b->spec_json ? b->spec_json : "{}",
@@ -201,11 +150,11 @@ static enum ls_rc create_in_tx(struct store *s, const struct store_secret_key *k
     PQclear(res);
     snprintf(batch, sizeof batch, "%" PRId64, *id);
     for (size_t i = 0; i < b->n; i++)
-        arr_add(&eps, b->endpoints[i]);
-    const char *ev[1] = { arr_end(&eps) };
+        store_pgarray_add(&eps, b->endpoints[i]);
+    const char *ev[1] = { store_pgarray_text(&eps) };
     rc = ev[0] ? store_exec_text(s, "insert factory endpoints", ep_sql, 1, ev, NULL, err)
                : ls_error_set(err, LS_ENOMEM, "factory batch: out of memory");
-    arr_free(&eps);
+    store_pgarray_free(&eps);
     if (rc == LS_OK && b->bootstrap.uri)
         rc = make_accounts(s, key, b, batch, "bootstrap", &b->bootstrap, err);
     if (rc == LS_OK && b->server.uri)

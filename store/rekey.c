@@ -131,47 +131,6 @@ int store_rekey_startup(struct store *s, const uint8_t raw[STORE_SECRET_KEY_LEN]
 
 /* ---- the rotation ---- */
 
-/* A growing "{a,b,c}" array literal of hex digits and numbers (nothing to
- * quote); wiped when freed since it holds sealed blobs. */
-struct arr {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void arr_add(struct arr *a, const char *s)
-{
-    size_t len = strlen(s);
-    if (a->oom)
-        return;
-    if (a->n + len + 3 > a->cap) {
-        size_t cap = a->cap ? a->cap : 16384;
-        while (cap < a->n + len + 3)
-            cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->oom = true;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    char sep = a->n ? ',' : '{';
-    a->p[a->n++] = sep;
-    memcpy(a->p + a->n, s, len);
-    a->n += len;
-    a->p[a->n] = '}';
-    a->p[a->n + 1] = '\0';
-}
-
-static void arr_free(struct arr *a)
-{
-    if (a->p)
-        explicit_bzero(a->p, a->cap);
-    free(a->p);
-    memset(a, 0, sizeof *a);
-}
-
 static void to_hex(const uint8_t *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -225,7 +184,7 @@ static enum ls_rc reseal_batch(struct store *s, const struct sealed_column *col,
                                const struct store_secret_key *new_key, const char *new_id,
                                uint64_t *count, struct ls_error *err)
 {
-    struct arr ids = { 0 }, blobs = { 0 };
+    struct store_pgarray ids = { 0 }, blobs = { 0 };
     enum ls_rc rc = LS_OK;
     for (int i = 0; rc == LS_OK && i < PQntuples(res); i++) {
         /* text bytea is "\x" + 2 hex per byte: the blob is shorter */
@@ -236,25 +195,26 @@ static enum ls_rc reseal_batch(struct store *s, const struct sealed_column *col,
         else
             rc = reseal_row(col, res, i, old, new_key, hex, err);
         if (rc == LS_OK) {
-            arr_add(&ids, PQgetvalue(res, i, 0));
-            arr_add(&blobs, hex);
+            store_pgarray_add(&ids, PQgetvalue(res, i, 0));
+            store_pgarray_add(&blobs, hex);
         }
         if (hex)
             explicit_bzero(hex, cap);
         free(hex);
     }
-    if (rc == LS_OK && (ids.oom || blobs.oom))
+    const char *id_list = store_pgarray_text(&ids), *blob_list = store_pgarray_text(&blobs);
+    if (rc == LS_OK && (!id_list || !blob_list))
         rc = ls_error_set(err, LS_ENOMEM, "rotate: out of memory");
     PGresult *up = NULL;
-    if (rc == LS_OK && ids.n) {
-        const char *values[3] = { ids.p, blobs.p, new_id };
+    if (rc == LS_OK && ids.count) {
+        const char *values[3] = { id_list, blob_list, new_id };
         rc = store_exec_text(s, "re-seal secrets", col->update, 3, values, &up, err);
         if (rc == LS_OK)
             *count += strtoull(PQcmdTuples(up), NULL, 10);
     }
     PQclear(up);
-    arr_free(&ids);
-    arr_free(&blobs);
+    store_pgarray_free(&ids);
+    store_pgarray_free(&blobs);
     return rc;
 }
 

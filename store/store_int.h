@@ -90,4 +90,16 @@ unsigned store_connect_attempts(const struct store *s);
  * attempt (0: up, or due now).  The store worker waits this long. */
 int64_t store_retry_in_ms(const struct store *s);
 
+/* A Postgres array literal grown element by element (store/pgarray.c):
+ * zero-initialise, add, take the text (NULL when memory ran out; "{}" when
+ * empty), free (wipes). */
+struct store_pgarray {
+    char *p;
+    size_t n, cap, count;
+    bool oom, closed;
+};
+void store_pgarray_add(struct store_pgarray *a, const char *s);
+const char *store_pgarray_text(struct store_pgarray *a);
+void store_pgarray_free(struct store_pgarray *a);
+
 #endif /* LODESTAR_STORE_STORE_INT_H */

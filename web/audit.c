@@ -16,12 +16,10 @@ enum MHD_Result web_audit_list(struct web_http *w, struct MHD_Connection *conn,
                                struct web_request *req)
 {
     (void)req;
-    char limtext[16], aftertext[24];
-    long long limit = LIMIT_DEFAULT, after = 0;
-    int has_limit = web_url_query(conn, "limit", limtext, sizeof limtext);
+    char aftertext[24];
+    long long limit, after = 0;
     int has_after = web_url_query(conn, "after", aftertext, sizeof aftertext);
-    if (has_limit < 0 ||
-        (has_limit > 0 && !web_url_parse_int(limtext, 1, STORE_AUDIT_LIMIT_MAX, &limit)))
+    if (!web_url_query_limit(conn, LIMIT_DEFAULT, STORE_AUDIT_LIMIT_MAX, &limit))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", STORE_AUDIT_LIMIT_MAX);
     if (has_after < 0 ||

@@ -850,18 +850,14 @@ out:
 static enum MHD_Result reply_sessions(struct web_http *w, struct MHD_Connection *conn,
                                       const char *endpoint)
 {
-    static const char *const outcomes[] = { "success", "failed", "timeout", "refused" };
-    char limtext[16], outcome[16];
-    long long limit = SESSIONS_LIMIT_DEFAULT;
-    int hl = web_url_query(conn, "limit", limtext, sizeof limtext);
-    if (hl < 0 || (hl > 0 && !web_url_parse_int(limtext, 1, SESSIONS_LIMIT_MAX, &limit)))
+    static const char *const outcomes[] = { "success", "failed", "timeout", "refused", NULL };
+    char outcome[16];
+    long long limit;
+    if (!web_url_query_limit(conn, SESSIONS_LIMIT_DEFAULT, SESSIONS_LIMIT_MAX, &limit))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", SESSIONS_LIMIT_MAX);
-    int ho = web_url_query(conn, "outcome", outcome, sizeof outcome);
-    bool known = false;
-    for (size_t i = 0; ho > 0 && i < sizeof outcomes / sizeof outcomes[0]; i++)
-        known = known || strcmp(outcome, outcomes[i]) == 0;
-    if (ho < 0 || (ho > 0 && !known))
+    int ho = web_url_query_enum(conn, "outcome", outcomes, outcome, sizeof outcome);
+    if (ho < 0)
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "outcome must be success, failed, timeout or refused");
     struct ls_error err = { 0 };
@@ -870,14 +866,7 @@ static enum MHD_Result reply_sessions(struct web_http *w, struct MHD_Connection 
     enum ls_rc rc = store_bssessions_list(w->store, endpoint, ho > 0 ? outcome : NULL,
                                           (int)limit, &text, &err);
     pthread_mutex_unlock(&w->store_lock);
-    if (rc != LS_OK)
-        return web_reply_store_error(conn, &err);
-    json_t *list = json_loads(text, 0, NULL);
-    free(text);
-    if (!list)
-        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-                               "cannot read the session list");
-    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sessions", list));
+    return web_reply_list(conn, rc, text, &err, "sessions");
 }
 
 enum MHD_Result web_bootstrap_sessions(struct web_http *w, struct MHD_Connection *conn,

@@ -21,17 +21,15 @@
 enum MHD_Result web_devices_list(struct web_http *w, struct MHD_Connection *conn,
                                  struct web_request *req)
 {
-    char after[NAME_MAX_BYTES + 1], prefix[NAME_MAX_BYTES + 1], limtext[16];
-    long long limit = LIMIT_DEFAULT;
+    char after[NAME_MAX_BYTES + 1], prefix[NAME_MAX_BYTES + 1];
+    long long limit;
     int has_after = web_url_query(conn, "after", after, sizeof after);
     int has_prefix = web_url_query(conn, "q", prefix, sizeof prefix);
-    int has_limit = web_url_query(conn, "limit", limtext, sizeof limtext);
     if (has_after < 0 || has_prefix < 0)
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "after and q must be percent-encoded UTF-8 of at most %d bytes",
                                NAME_MAX_BYTES);
-    if (has_limit < 0 ||
-        (has_limit > 0 && !web_url_parse_int(limtext, 1, STORE_DEVICES_LIMIT_MAX, &limit)))
+    if (!web_url_query_limit(conn, LIMIT_DEFAULT, STORE_DEVICES_LIMIT_MAX, &limit))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", STORE_DEVICES_LIMIT_MAX);
 

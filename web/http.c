@@ -186,6 +186,21 @@ enum MHD_Result web_reply_page(struct MHD_Connection *conn, char *text, bool mor
     return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o,s:o}", key, list, "next", next));
 }
 
+enum MHD_Result web_reply_list(struct MHD_Connection *conn, enum ls_rc rc, char *text,
+                               const struct ls_error *err, const char *key)
+{
+    if (rc != LS_OK) {
+        free(text);
+        return web_reply_store_error(conn, err);
+    }
+    json_t *list = json_loads(text, 0, NULL);
+    free(text);
+    if (!list)
+        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                               "cannot read the %s list", key);
+    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", key, list));
+}
+
 enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                 const char *fmt, ...)
 {

@@ -120,3 +120,24 @@ int web_url_query(struct MHD_Connection *conn, const char *name, char *out, size
     size_t got;
     return web_url_decode(v, len, out, cap, &got) ? 1 : -1;
 }
+
+int web_url_query_enum(struct MHD_Connection *conn, const char *name,
+                       const char *const *allowed, char *out, size_t cap)
+{
+    int n = web_url_query(conn, name, out, cap);
+    if (n <= 0)
+        return n;
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(out, allowed[i]) == 0)
+            return 1;
+    return -1;
+}
+
+bool web_url_query_limit(struct MHD_Connection *conn, long long def, long long max,
+                         long long *out)
+{
+    char text[24];
+    int n = web_url_query(conn, "limit", text, sizeof text);
+    *out = def;
+    return n == 0 || (n > 0 && web_url_parse_int(text, 1, max, out));
+}

@@ -116,6 +116,11 @@ enum MHD_Result web_reply_store_error(struct MHD_Connection *conn, const struct 
 enum MHD_Result web_reply_page(struct MHD_Connection *conn, char *text, bool more,
                                const char *key, const char *cursor_field);
 
+/* {"<key>": [...]} from a store list call's outcome: its error reply when
+ * rc is not LS_OK, else the JSON array text (consumed). */
+enum MHD_Result web_reply_list(struct MHD_Connection *conn, enum ls_rc rc, char *text,
+                               const struct ls_error *err, const char *key);
+
 /* Queues a prepared response and counts its status class.  Adds the
  * security headers every answer carries (CSP, nosniff, Referrer-Policy,
  * X-Frame-Options; HSTS over TLS) unless the response already has them. */
@@ -142,6 +147,15 @@ bool web_url_parse_int(const char *s, long long min, long long max, long long *o
 /* The decoded query value of name into out (cap bytes).  0 when absent,
  * 1 when present and valid, -1 when present but badly encoded or too long. */
 int web_url_query(struct MHD_Connection *conn, const char *name, char *out, size_t cap);
+
+/* web_url_query for a value that must be one of allowed (NULL-terminated):
+ * 0 absent, 1 one of them (in out), -1 anything else. */
+int web_url_query_enum(struct MHD_Connection *conn, const char *name,
+                       const char *const *allowed, char *out, size_t cap);
+
+/* ?limit= in 1..max into *out (def when absent); false when bad. */
+bool web_url_query_limit(struct MHD_Connection *conn, long long def, long long max,
+                         long long *out);
 
 /* --- web/auth.c --- */
 

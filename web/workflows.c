@@ -723,46 +723,21 @@ enum MHD_Result web_workflows_rotation_get(struct web_http *w, struct MHD_Connec
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000
 
-/* ?limit= (1..LIST_MAX, default LIST_DEFAULT); false when it is bad. */
-static bool list_limit(struct MHD_Connection *conn, long long *limit)
-{
-    char text[16];
-    int n = web_url_query(conn, "limit", text, sizeof text);
-    *limit = LIST_DEFAULT;
-    return n == 0 || (n > 0 && web_url_parse_int(text, 1, LIST_MAX, limit));
-}
-
-/* {member: the store's list} or the store's error. */
-static enum MHD_Result reply_list(struct MHD_Connection *conn, enum ls_rc rc, char *text,
-                                  const struct ls_error *err, const char *member)
-{
-    if (rc != LS_OK)
-        return web_reply_store_error(conn, err);
-    json_t *list = json_loads(text, 0, NULL);
-    free(text);
-    if (!list)
-        return web_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "bad JSON");
-    return web_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", member, list));
-}
-
 enum MHD_Result web_workflows_list(struct web_http *w, struct MHD_Connection *conn,
                                    struct web_request *req)
 {
     static const char *const states[] = {
         "pending", "triggered", "bootstrap_started", "bootstrap_finished", "re_registered",
-        "failed",
+        "failed", NULL,
     };
     char state[24], rot[24];
     long long limit, rotation = -1;
     (void)req;
-    if (!list_limit(conn, &limit))
+    if (!web_url_query_limit(conn, LIST_DEFAULT, LIST_MAX, &limit))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", LIST_MAX);
-    int hs = web_url_query(conn, "state", state, sizeof state);
-    bool known = false;
-    for (size_t i = 0; hs > 0 && i < sizeof states / sizeof states[0]; i++)
-        known = known || strcmp(state, states[i]) == 0;
-    if (hs < 0 || (hs > 0 && !known))
+    int hs = web_url_query_enum(conn, "state", states, state, sizeof state);
+    if (hs < 0)
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "state must be pending, triggered, bootstrap_started, "
                                "bootstrap_finished, re_registered or failed");
@@ -778,7 +753,7 @@ enum MHD_Result web_workflows_list(struct web_http *w, struct MHD_Connection *co
     enum ls_rc rc = store_workflows_list(w->store, hs > 0 ? state : NULL, rotation, (int)limit,
                                          &text, &err);
     pthread_mutex_unlock(&w->store_lock);
-    return reply_list(conn, rc, text, &err, "workflows");
+    return web_reply_list(conn, rc, text, &err, "workflows");
 }
 
 enum MHD_Result web_workflows_rotation_list(struct web_http *w, struct MHD_Connection *conn,
@@ -786,7 +761,7 @@ enum MHD_Result web_workflows_rotation_list(struct web_http *w, struct MHD_Conne
 {
     long long limit;
     (void)req;
-    if (!list_limit(conn, &limit))
+    if (!web_url_query_limit(conn, LIST_DEFAULT, LIST_MAX, &limit))
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "limit must be an integer from 1 to %d", LIST_MAX);
     char *text = NULL;
@@ -794,7 +769,7 @@ enum MHD_Result web_workflows_rotation_list(struct web_http *w, struct MHD_Conne
     pthread_mutex_lock(&w->store_lock);
     enum ls_rc rc = store_workflows_rotation_list(w->store, (int)limit, &text, &err);
     pthread_mutex_unlock(&w->store_lock);
-    return reply_list(conn, rc, text, &err, "rotations");
+    return web_reply_list(conn, rc, text, &err, "rotations");
 }
 
 /* The endpoints of a rotation body: a checked list, or the glob's matches. */

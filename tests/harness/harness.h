@@ -21,6 +21,7 @@
  *   harness_now_ms, harness_sleep_ms  monotonic clock; pause between polls
  *   harness_run_suite          run a Check suite, count the failed tests
  *   harness_wait_listening     a daemon's bound address from its log
+ *   harness_free_udp_port      a UDP port on 127.0.0.1 free a moment ago
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -158,5 +159,10 @@ int harness_run_suite(struct Suite *s);
  */
 void harness_wait_listening(struct harness_proc *p, const char *proto, int64_t timeout_ms,
                             char *addr, size_t cap);
+
+/* A UDP port on 127.0.0.1 that was free a moment ago (bound, read,
+ * closed): for a daemon that must be started again on the same port.
+ * Fails the running Check test when no socket can be bound. */
+unsigned harness_free_udp_port(void);
 
 #endif /* LODESTAR_TESTS_HARNESS_H */

@@ -80,19 +80,6 @@ static void run_tool(char *const argv[])
     harness_proc_free(p);
 }
 
-/* A UDP port free on 127.0.0.1 right now. */
-static int free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void add_psk(const char *conninfo, const char *endpoint, const char *identity)
 {
     struct ls_error err = { 0 };
@@ -161,7 +148,7 @@ START_TEST(t_dump_restore_devices_resume)
     char pg_dump[512], pg_restore[512];
     pg_tool("pg_dump", pg_dump, sizeof pg_dump);
     pg_tool("pg_restore", pg_restore, sizeof pg_restore);
-    snprintf(coap, sizeof coap, "127.0.0.1:%d", free_udp_port());
+    snprintf(coap, sizeof coap, "127.0.0.1:%u", harness_free_udp_port());
     struct harness_server_options o = { .db_prefix = "lodestar_backup", .migrate = true,
                                         .who = "test_backup", .coap = coap };
     harness_server_start(&s, &o);

@@ -437,18 +437,6 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
-/* A UDP port nobody uses right now on 127.0.0.1. */
-static unsigned free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t al = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static bool alive(struct harness_proc *p)
 {
     int status;
@@ -470,7 +458,7 @@ START_TEST(test_kill_server_in_storm)
      * over the registrations of the killed one at once (store/commands.c
      * claim), as a restart in place does in production. */
     char coap[64];
-    snprintf(coap, sizeof coap, "127.0.0.1:%u", free_udp_port());
+    snprintf(coap, sizeof coap, "127.0.0.1:%u", harness_free_udp_port());
     env_start(&e, NULL, coap);
     /* Clients register (up to 512 in flight), each then Sends every 0.5 s:
      * registrations and Sends in flight together. */

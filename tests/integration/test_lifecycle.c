@@ -787,19 +787,6 @@ START_TEST(t_rotation)
 }
 END_TEST
 
-/* A free UDP port on 127.0.0.1 (bound, read, closed). */
-static unsigned free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static json_t *rotation(const struct env *e, int64_t id)
 {
     char path[96];
@@ -823,7 +810,7 @@ START_TEST(t_resume)
 {
     struct env e;
     char coap[32];
-    snprintf(coap, sizeof coap, "127.0.0.1:%u", free_udp_port());
+    snprintf(coap, sizeof coap, "127.0.0.1:%u", harness_free_udp_port());
     struct harness_server_options o = { .db_prefix = "lodestar_lc_resume", .migrate = true,
                                         .who = "test_lifecycle", .stop_ms = STOP_MS,
                                         .coap = coap };

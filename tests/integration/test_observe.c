@@ -45,25 +45,13 @@ struct server {
     char prefix[24];
 };
 
-/* A UDP port nobody uses now (bound and released). */
-static int free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void start(struct server *s)
 {
     memset(s, 0, sizeof *s);
     char p[9], coap[64], models[512];
     harness_server_random_hex(p, 4);
     snprintf(s->prefix, sizeof s->prefix, "o%s-", p);
-    snprintf(coap, sizeof coap, "127.0.0.1:%d", free_udp_port());
+    snprintf(coap, sizeof coap, "127.0.0.1:%u", harness_free_udp_port());
     snprintf(models, sizeof models, "%s/tests/data/models", getenv("LODESTAR_SOURCE_ROOT"));
     const char *extra[] = { "--models", models, NULL };
     struct harness_server_options o = { .coap = coap, .extra = extra, .stop_ms = STOP_MS };

@@ -74,19 +74,6 @@ static bool scaleout_find_stream(void)
     return strstr(line, "--with-stream ") || strstr(line, "--with-stream\n");
 }
 
-/* A UDP port on 127.0.0.1 that was free a moment ago. */
-static unsigned scaleout_free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /*
  * The config of docs/deployment.md, for a test: one UDP listener, the two
  * instances' CoAP ports as upstream, hashed on the client's address.  No
@@ -192,7 +179,7 @@ START_TEST(test_scaleout_nginx)
     const char *env[] = { "LODESTAR_REG_RATE_LIMIT=0", NULL };
     qc_start(&a, "127.0.0.1:0", env);
     qc_start(&b, "127.0.0.1:0", env);
-    unsigned port = scaleout_free_udp_port();
+    unsigned port = harness_free_udp_port();
     struct harness_proc *ngx = scaleout_start_nginx(dir, port, a.coap, b.coap);
 
     /* the devices: only the proxy's address is known to them */
