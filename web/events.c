@@ -470,6 +470,16 @@ struct web_events *web_events_start(const char *conninfo, struct ls_error *err)
     e->store = store_open(conninfo, err);
     if (!e->store)
         goto fail;
+    /* The hub's position before any client can join: a client takes it as
+     * its own, and a hub that learnt it only at its first read (after a
+     * slow first connect) would start past events that happened after the
+     * client joined, and never send them.  The database is up: the server
+     * just migrated it; if not, the first read sets it. */
+    struct ls_error pos_err = { 0 };
+    if (store_events_last_id(e->store, &e->last_id, &pos_err) != LS_OK) {
+        e->last_id = -1;
+        ls_log_warn("sse_position_unknown", "error=\"%s\"", pos_err.msg);
+    }
     if (pthread_create(&e->thread, NULL, hub_main, e) != 0) {
         ls_error_set(err, LS_EIO, "cannot start the event hub thread");
         goto fail;
