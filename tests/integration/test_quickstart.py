@@ -100,13 +100,13 @@ def main():
         print("LODESTAR_SOURCE_ROOT / LODESTAR_BUILD_ROOT unset (run through meson test)")
         return 1
     with open(os.path.join(src, "docs", "quickstart.md"), encoding="utf-8") as f:
-        todo = blocks(f.read())
-    modes = [b[0] for b in todo]
+        steps = blocks(f.read())
+    modes = [b[0] for b in steps]
     # the page's shape: start, a device in the background, what proves it is
     # seen, stop -- a marker lost in an edit fails here rather than passing
-    if (len(todo) < 4 or modes[0] != "run" or "background" not in modes
-            or "expect" not in modes or "run.sh stop" not in todo[-1][2]):
-        print(f"docs/quickstart.md: unexpected test blocks: {todo}")
+    if (len(steps) < 4 or modes[0] != "run" or "background" not in modes
+            or "expect" not in modes or "run.sh stop" not in steps[-1][2]):
+        print(f"docs/quickstart.md: unexpected test blocks: {steps}")
         return 1
 
     http = f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
@@ -117,7 +117,7 @@ def main():
     background = []
     started = time.monotonic()
     try:
-        for i, (mode, expect, script) in enumerate(todo, 1):
+        for i, (mode, expect, script) in enumerate(steps, 1):
             script = script.replace("127.0.0.1:8080", http).replace("127.0.0.1:5683", coap)
             if mode == "background":
                 log = open(os.path.join(work, f"background-{i}.log"), "w")
@@ -130,7 +130,7 @@ def main():
                 if p.poll() is not None:
                     raise AssertionError(f"a background block exited {p.returncode}")
             run_block(i, script, work, env, expect)
-        print(f"quickstart: {len(todo)} blocks in {time.monotonic() - started:.1f} s")
+        print(f"quickstart: {len(steps)} blocks in {time.monotonic() - started:.1f} s")
         return 0
     except (AssertionError, subprocess.TimeoutExpired) as e:
         print(f"quickstart: FAILED: {e}")
