@@ -112,8 +112,18 @@ struct runtime_credcache_delta *server_credlookup_psk(struct server_credlookup *
     }
     struct ls_error err = { 0 };
     struct runtime_credcache_delta *d = NULL;
-    if (store_credentials_load_identity(l->store, l->key, "server", identity, len, &d,
-                                        &err) != LS_OK) {
+    enum ls_rc rc = store_credentials_load_identity(l->store, l->key, "server", identity, len,
+                                                    &d, &err);
+    if (rc == LS_EINVAL) {
+        /* The identity itself is bad (not UTF-8: Postgres refuses the
+         * text): no credential can have it.  Not the database's fault, so
+         * no quiet period that a made-up identity could trigger for all. */
+        count(&l->not_found);
+        slot->hash = h;
+        slot->until_ms = now + NEGATIVE_MS;
+        return NULL;
+    }
+    if (rc != LS_OK) {
         count(&l->failed);
         l->quiet_until_ms = now + BACKOFF_MS;
         ls_log_warn("credential_lookup_failed", "error=\"%s\" quiet_ms=%d", err.msg,

@@ -793,7 +793,12 @@ START_TEST(test_psk_before_watcher)
     server_start(&s);
     add_psk_unannounced(ep, ident, "quiet-key-0123456789");
 
-    struct harness_device *d = device(&s, ident, "quiet-key-0123456789", 0);
+    /* An identity that is not UTF-8 is refused, and does not stop the
+     * lookups of the devices after it. */
+    struct harness_device *d = device(&s, "bad-\xc3\x28-identity", "whatever-key", 0);
+    ck_assert_int_eq(do_register(d, ep, "120", NULL, 0), -1);
+    harness_device_free(d);
+    d = device(&s, ident, "quiet-key-0123456789", 0);
     ck_assert_int_eq(do_register(d, ep, "120", NULL, 0), 201);
     harness_device_free(d);
     d = device(&s, unknown, "whatever-key", 0);
@@ -801,10 +806,10 @@ START_TEST(test_psk_before_watcher)
     harness_device_free(d);
     char *m = scrape(&s);
     ck_assert_msg(series(m, "lodestar_dtls_psk_lookups_total{result=\"found\"}") == 1, "%s", m);
-    ck_assert_msg(series(m, "lodestar_dtls_psk_lookups_total{result=\"not_found\"}") == 1,
+    ck_assert_msg(series(m, "lodestar_dtls_psk_lookups_total{result=\"not_found\"}") == 2,
                   "%s", strstr(m, "lodestar_dtls_psk_lookups_total{"));
     ck_assert(series(m, "lodestar_dtls_psk_lookups_total{result=\"failed\"}") == 0);
-    ck_assert(series(m, "lodestar_dtls_psk_refused_total") == 1);
+    ck_assert(series(m, "lodestar_dtls_psk_refused_total") == 2);
     free(m);
     server_stop(&s);
 }
