@@ -32,6 +32,15 @@
  * and bootstrap as it happens.  --queue clients really sleep (--awake,
  * --sleep): they ignore what arrives while asleep and wake with an Update.
  *
+ * --cycles (register scenario): devices that reboot or reconnect.  Each
+ * client does cycles of a new session (a full DTLS-PSK handshake over
+ * coaps://), Register until its 2.01, with --deregister a De-register, and
+ * the session closed (close_notify); --window bounds the cycles in flight
+ * and waiting clients take turns (FIFO).  The report's "cycles" object
+ * gives the Registers acknowledged per second over a steady window (after
+ * --warmup, until the run stops), which leaves out the ramp-up and the
+ * tail of a one-shot storm.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <arpa/inet.h>
@@ -62,6 +71,10 @@ struct sim_run {
     struct sim_client_env env;
     struct sim_client *clients;
     unsigned launched, finished, registering;
+    uint32_t *ready;       /* --cycles: clients waiting for their next cycle (a ring) */
+    size_t ready_head, ready_tail;
+    int64_t steady_t0, steady_t1;   /* --cycles: the steady window (monotonic us; 0: not yet) */
+    uint64_t steady_n0, steady_n1;  /* Registers acknowledged at its ends */
     struct timer *heap;
     size_t nheap, capheap;
     int ep;
@@ -237,11 +250,30 @@ static void on_registered(struct sim_run *r, struct sim_client *c)
         obs_enqueue(r, c->dev.idx);
 }
 
+/* The steady window of --cycles ends when the run stops or when the first
+ * client is done for good (from then on fewer cycles are in flight). */
+static void steady_end(struct sim_run *r)
+{
+    if (!r->opt.cycling || r->steady_t1)
+        return;
+    r->steady_t1 = sim_run_now_us();
+    r->steady_n1 = sim_stats_ok_count(r->env.stats, SIM_OP_REGISTER);
+}
+
 static void on_finished(struct sim_run *r, struct sim_client *c)
 {
     (void)c;
     r->finished++;
     r->registering--;
+    if (r->opt.cycles)
+        steady_end(r);
+}
+
+/* --cycles: the client waits for a place in the window (FIFO). */
+static void on_cycled(struct sim_run *r, struct sim_client *c)
+{
+    r->registering--;
+    r->ready[r->ready_tail++ % r->opt.count] = c->dev.idx;
 }
 
 /* --- options --- */
@@ -277,7 +309,17 @@ static void usage(FILE *f)
             "                       everything once --awake S (default 5) passed since it\n"
             "                       last sent anything, and wakes after --sleep S (default\n"
             "                       30) with an Update\n"
-            "  --deregister         de-register every client at the end\n"
+            "  --deregister         de-register every client at the end (with --cycles: in\n"
+            "                       every cycle, before the session is closed)\n"
+            "  --cycles N           register scenario: each client does N cycles (0: until\n"
+            "                       --duration ends) of a new session (over DTLS a full\n"
+            "                       handshake), Register until its 2.01, optionally\n"
+            "                       De-register, session closed (DTLS close_notify); --window\n"
+            "                       cycles in flight; the report's \"cycles\" gives the\n"
+            "                       Registers per second over the steady window\n"
+            "  --warmup S           with --cycles: the steady window starts S after the start\n"
+            "                       (default 2, at most a quarter of --duration) and ends when\n"
+            "                       the run stops or the first client is done\n"
             "  --prefix P           endpoint names P-0 .. P-(N-1) (default simXXXXXX)\n"
             "  --src-net A          source addresses 127.A.x.y (default random)\n"
             "  --api URL --token T  REST API, to ask for observations (observe, mixed)\n"
@@ -357,7 +399,7 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
     enum { O_COUNT = 256, O_RATE, O_WINDOW, O_DURATION, O_SCENARIO, O_SERVER, O_LWM2M,
            O_FORMAT, O_JSON, O_QUIET, O_QUEUE, O_DEREG, O_LIFETIME, O_INTERVAL, O_PREFIX,
            O_SRC, O_API, O_TOKEN, O_API_THREADS, O_OBS_PATH, O_HELP, O_BOOTSTRAP, O_QUICK,
-           O_ACK_LOG, O_PSK_CSV, O_FACTORY_CSV, O_AWAKE, O_SLEEP };
+           O_ACK_LOG, O_PSK_CSV, O_FACTORY_CSV, O_AWAKE, O_SLEEP, O_CYCLES, O_WARMUP };
     static const struct option longs[] = {
         { "count", 1, 0, O_COUNT }, { "rate", 1, 0, O_RATE }, { "window", 1, 0, O_WINDOW },
         { "duration", 1, 0, O_DURATION }, { "scenario", 1, 0, O_SCENARIO },
@@ -370,11 +412,11 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         { "bootstrap", 1, 0, O_BOOTSTRAP }, { "quick", 0, 0, O_QUICK },
         { "ack-log", 1, 0, O_ACK_LOG }, { "psk-csv", 1, 0, O_PSK_CSV },
         { "factory-csv", 1, 0, O_FACTORY_CSV }, { "awake", 1, 0, O_AWAKE },
-        { "sleep", 1, 0, O_SLEEP },
+        { "sleep", 1, 0, O_SLEEP }, { "cycles", 1, 0, O_CYCLES }, { "warmup", 1, 0, O_WARMUP },
         { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
     };
     bool have_server = false, have_format = false, have_duration = false, quick = false,
-         have_count = false, have_interval = false;
+         have_count = false, have_interval = false, have_warmup = false;
     const char *format = NULL;
     *o = (struct sim_options){ .count = 100, .window = 512, .lwm2m = "1.1", .lifetime_s = 300,
                                .interval_s = 1.0, .scenario_name = "register",
@@ -438,6 +480,11 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
         case O_ACK_LOG: o->ack_log_path = optarg; break;
         case O_AWAKE: o->awake_s = strtod(optarg, &end); break;
         case O_SLEEP: o->sleep_s = strtod(optarg, &end); break;
+        case O_CYCLES:
+            o->cycles = (unsigned)strtoul(optarg, &end, 10);
+            o->cycling = true;
+            break;
+        case O_WARMUP: o->warmup_s = strtod(optarg, &end); have_warmup = true; break;
         case O_PSK_CSV: case O_FACTORY_CSV:
             if (o->csv_path) {
                 fprintf(stderr, "lodestar-sim: one --psk-csv or --factory-csv\n");
@@ -522,6 +569,20 @@ static int parse_options(int argc, char **argv, struct sim_options *o)
     }
     if (!have_duration && o->scenario != SIM_REGISTER && o->scenario != SIM_BOOTSTRAP)
         o->duration_s = 10;
+    if (o->cycling && (o->scenario != SIM_REGISTER || o->queue)) {
+        fprintf(stderr, "lodestar-sim: --cycles goes with the register scenario only\n");
+        return 2;
+    }
+    if (o->cycling && !o->cycles && o->duration_s <= 0) {
+        fprintf(stderr, "lodestar-sim: --cycles 0 (until the end) needs --duration\n");
+        return 2;
+    }
+    if (have_warmup && (!o->cycling || o->warmup_s < 0)) {
+        fprintf(stderr, "lodestar-sim: --warmup goes with --cycles and is >= 0\n");
+        return 2;
+    }
+    if (o->cycling && !have_warmup)
+        o->warmup_s = o->duration_s > 0 && o->duration_s < 8 ? o->duration_s / 4 : 2;
     if (o->ack_log_path) {
         o->ack_log = fopen(o->ack_log_path, "a");
         if (!o->ack_log) {
@@ -569,6 +630,15 @@ static bool client_of(const struct sim_run *r, unsigned sock, uint32_t addr, uin
     uint32_t a = ((addr >> 8) & 255) * 254 + (addr & 255) - 1;
     *idx = a * r->nsocks + sock;
     return *idx < r->launched;
+}
+
+/* --cycles: the next cycle of a client that waited for it. */
+static void relaunch(struct sim_run *r, uint32_t idx)
+{
+    struct sim_client *c = &r->clients[idx];
+    r->registering++;
+    sim_client_cycle(&r->env, c);
+    sim_run_schedule(r, c);
 }
 
 static void launch(struct sim_run *r, uint32_t idx)
@@ -679,8 +749,18 @@ static int run(struct sim_run *r)
             unsigned target = o->count;
             if (o->rate > 0 && el * o->rate + 1 < (double)target)
                 target = (unsigned)(el * o->rate) + 1;
-            for (int n = 0; n < 2000 && r->launched < target && r->registering < o->window; n++)
-                launch(r, r->launched);
+            for (int n = 0; n < 2000 && r->registering < o->window; n++) {
+                if (r->launched < target)
+                    launch(r, r->launched);
+                else if (r->ready_head != r->ready_tail)
+                    relaunch(r, r->ready[r->ready_head++ % o->count]);
+                else
+                    break;
+            }
+            if (o->cycling && !r->steady_t0 && el >= o->warmup_s) {
+                r->steady_t0 = now;
+                r->steady_n0 = sim_stats_ok_count(r->env.stats, SIM_OP_REGISTER);
+            }
         }
         /* end conditions */
         if (!stopping) {
@@ -689,6 +769,7 @@ static int run(struct sim_run *r)
                 (o->duration_s == 0 && all)) {
                 stopping = true;
                 r->env.stopping = true;
+                steady_end(r);
                 obs_drop(r);
                 stop_at = now;
                 drain_until = now + 35000000;
@@ -697,7 +778,7 @@ static int run(struct sim_run *r)
         if (stopping) {
             /* De-register once no REST observe is in flight: the server
              * would otherwise answer it 404 for a device that just left */
-            if (o->deregister && !dereg_sent && obs_idle(r)) {
+            if (o->deregister && !o->cycling && !dereg_sent && obs_idle(r)) {
                 bool pending = false;
                 for (unsigned i = 0; i < r->launched; i++) {
                     struct sim_client *c = &r->clients[i];
@@ -710,7 +791,8 @@ static int run(struct sim_run *r)
                 }
                 dereg_sent = !pending;
             }
-            if ((dereg_sent || !o->deregister) && !any_outstanding(r) && obs_idle(r))
+            if ((dereg_sent || !o->deregister || o->cycling) && !any_outstanding(r) &&
+                obs_idle(r))
                 break;
             if (now >= drain_until || interrupted > 1)
                 break;
@@ -724,7 +806,8 @@ static int run(struct sim_run *r)
         int64_t wake = next_progress;
         if (r->nheap && r->heap[0].at < wake)
             wake = r->heap[0].at;
-        if (!stopping && r->launched < o->count && r->registering < o->window)
+        if (!stopping && r->registering < o->window &&
+            (r->launched < o->count || r->ready_head != r->ready_tail))
             wake = now;
         int timeout = wake <= now ? 0 : (int)((wake - now + 999) / 1000);
         if (timeout > 100 || stopping)
@@ -752,8 +835,9 @@ int main(int argc, char **argv)
     struct lwm2m_model *model = lwm2m_model_new(&err);
     struct sim_stats *stats = sim_stats_new();
     r.clients = calloc(r.opt.count, sizeof *r.clients);
+    r.ready = r.opt.cycling ? calloc(r.opt.count, sizeof *r.ready) : NULL;
     r.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!model || !stats || !r.clients || r.ep < 0) {
+    if (!model || !stats || !r.clients || r.ep < 0 || (r.opt.cycling && !r.ready)) {
         fprintf(stderr, "lodestar-sim: out of memory\n");
         return 1;
     }
@@ -762,7 +846,8 @@ int main(int argc, char **argv)
     if (!open_sockets(&r))
         return 1;
     r.env = (struct sim_client_env){ .opt = &r.opt, .stats = stats, .model = model, .run = &r,
-                                     .registered = on_registered, .finished = on_finished };
+                                     .registered = on_registered, .finished = on_finished,
+                                     .cycled = on_cycled };
     bool coaps = r.opt.server_secure || r.opt.bootstrap_secure;
     if (coaps) {
         sim_dtls_raise_nofile();     /* a socket per DTLS session */
@@ -800,7 +885,13 @@ int main(int argc, char **argv)
             sim_stats_fail(stats, r.clients[i].out.op, "unfinished");
     struct sim_stats_run info = { .scenario = r.opt.scenario_name, .lwm2m = r.opt.lwm2m,
                                   .clients = r.opt.count, .launched = r.launched,
-                                  .elapsed_s = elapsed, .prefix = r.opt.prefix };
+                                  .elapsed_s = elapsed, .prefix = r.opt.prefix,
+                                  .cycling = r.opt.cycling, .cycles = r.opt.cycles };
+    if (r.opt.cycling && r.steady_t0 && r.steady_t1 > r.steady_t0) {
+        info.steady_from_s = (double)(r.steady_t0 - t0) / 1e6;
+        info.steady_to_s = (double)(r.steady_t1 - t0) / 1e6;
+        info.steady_registers = r.steady_n1 - r.steady_n0;
+    }
     sim_stats_report(stats, &info, r.opt.json, stdout);
     int status = sim_stats_fail_total(stats) ? 1 : 0;
 
@@ -809,6 +900,7 @@ int main(int argc, char **argv)
     sim_coaps_stop();
     sim_csv_free(&r.opt.csv);
     free(r.clients);
+    free(r.ready);
     free(r.heap);
     free(r.obsq);
     free(r.threads);

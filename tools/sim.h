@@ -48,7 +48,10 @@ struct sim_options {
     bool queue;                /* --queue: sleeps after --awake, wakes every --sleep */
     double awake_s;            /* --awake: awake this long after it last sent anything */
     double sleep_s;            /* --sleep: then asleep (answers nothing) this long */
-    bool deregister;           /* --deregister at the end */
+    bool deregister;           /* --deregister at the end (with --cycles: in every cycle) */
+    bool cycling;              /* --cycles given: clients register again and again */
+    unsigned cycles;           /* --cycles N per client; 0 = until --duration ends */
+    double warmup_s;           /* --warmup: the steady window starts this long after the start */
     int lifetime_s;            /* --lifetime */
     double interval_s;         /* --interval: notifications, Sends */
     const char *prefix;        /* --prefix of endpoint names */
@@ -140,6 +143,7 @@ struct sim_client {
     struct sim_firmware *fw;      /* /5/0/0 written, or being written; heap */
     int64_t awake_until;          /* --queue: asleep from then until + --sleep */
     uint8_t reg_retries;          /* Register / Bootstrap-Request retried (DTLS) */
+    unsigned cycles_done;         /* --cycles: cycles ended */
     int64_t reg_retry_at;         /* when the next one goes out; 0: none due */
     uint8_t *last_resp;           /* the answer to last_srv_mid; heap */
     uint16_t last_resp_len;
@@ -161,12 +165,18 @@ struct sim_client_env {
     bool stopping;                 /* no new periodic work */
     void (*registered)(struct sim_run *r, struct sim_client *c);   /* first 2.01 */
     void (*finished)(struct sim_run *r, struct sim_client *c);     /* Register ended */
+    /* --cycles: a cycle ended well and the client (SIM_C_IDLE, session
+     * closed) waits for the run to start its next one with sim_client_cycle */
+    void (*cycled)(struct sim_run *r, struct sim_client *c);
 };
 
 void sim_client_endpoint(const struct sim_options *opt, uint32_t idx, char *out, size_t cap);
 /* Sends the Register (or Bootstrap-Request) from src_addr on socket fd. */
 void sim_client_start(struct sim_client_env *e, struct sim_client *c, uint32_t idx, int fd,
                       uint32_t src_addr);
+/* --cycles: the next cycle of a client that cycled (a new DTLS session,
+ * so a full handshake, then Register). */
+void sim_client_cycle(struct sim_client_env *e, struct sim_client *c);
 /* A datagram that arrived for this client. */
 void sim_client_datagram(struct sim_client_env *e, struct sim_client *c, const uint8_t *buf,
                          size_t len);

@@ -478,6 +478,36 @@ static void after_registered(struct sim_client_env *e, struct sim_client *c, int
         c->next_send_us = now + iv / 2 + rand() % (iv / 2 + 1);
 }
 
+/*
+ * --cycles: a cycle of c ended (its Register acknowledged, and with
+ * --deregister its De-register; ok false: one of them failed).  Its DTLS
+ * session is closed now (libcoap sends close_notify when it frees a client
+ * session), as a device that reboots or reconnects would, and the next
+ * cycle opens a new one, so every cycle is a full handshake.  The client
+ * then waits for the run (cycled), or is done for good (finished).
+ */
+static void cycle_end(struct sim_client_env *e, struct sim_client *c, bool ok)
+{
+    if (c->lc)
+        sim_coaps_close(c);
+    c->cycles_done++;
+    bool more = ok && !e->stopping && (!e->opt->cycles || c->cycles_done < e->opt->cycles);
+    c->state = more ? SIM_C_IDLE : SIM_C_DONE;
+    if (more)
+        e->cycled(e->run, c);
+    else
+        e->finished(e->run, c);
+}
+
+void sim_client_cycle(struct sim_client_env *e, struct sim_client *c)
+{
+    c->state = SIM_C_REGISTERING;
+    c->reg_retries = 0;
+    c->reg_retry_at = 0;
+    c->location[0] = '\0';
+    send_register(e, c);
+}
+
 /* The outstanding request ended: code is the response (0 for an ACK of a
  * notification), NULL cause means success. */
 static void complete(struct sim_client_env *e, struct sim_client *c,
@@ -509,12 +539,16 @@ static void complete(struct sim_client_env *e, struct sim_client *c,
         } else if (o.op == SIM_OP_REGISTER) {
             bool first = c->state == SIM_C_REGISTERING;
             c->state = SIM_C_DONE;
-            if (first)
+            if (first && e->opt->cycling)
+                cycle_end(e, c, false);
+            else if (first)
                 e->finished(e->run, c);
         } else if (o.op == SIM_OP_UPDATE && p && p->code == 0x84) {
             send_register(e, c);     /* the server forgot us: register again */
         } else if (o.op == SIM_OP_DEREGISTER) {
             c->state = SIM_C_DONE;
+            if (e->opt->cycling)
+                cycle_end(e, c, false);
         }
     } else {
         sim_stats_ok(e->stats, o.op, now - o.first_us);
@@ -531,7 +565,12 @@ static void complete(struct sim_client_env *e, struct sim_client *c,
             bool first = c->state == SIM_C_REGISTERING;
             c->state = SIM_C_REGISTERED;
             after_registered(e, c, now);
-            if (first) {
+            if (first && e->opt->cycling) {
+                free(o.data);
+                o.data = NULL;
+                if (!e->opt->deregister || !sim_client_deregister(e, c))
+                    cycle_end(e, c, true);
+            } else if (first) {
                 e->registered(e->run, c);
                 e->finished(e->run, c);
             }
@@ -539,6 +578,8 @@ static void complete(struct sim_client_env *e, struct sim_client *c,
             c->next_update_us = now + (int64_t)c->dev.lifetime_s * 800000;
         } else if (o.op == SIM_OP_DEREGISTER) {
             c->state = SIM_C_DONE;
+            if (e->opt->cycling)
+                cycle_end(e, c, true);
         }
     }
     free(o.data);

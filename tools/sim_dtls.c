@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -27,7 +28,7 @@ int64_t sim_dtls_now_us(void)
 
 /* ---- plain PSK (see the header) ---- */
 
-#define PLAIN_PSK "NORMAL:-KX-ALL:+PSK:+AES-128-CCM-8:-VERS-TLS1.3"
+#define PLAIN_PSK "NORMAL:-KX-ALL:+PSK:-CIPHER-ALL:+AES-128-CCM-8:-MAC-ALL:+AEAD:-VERS-TLS1.3"
 
 static const char *priority(const char *wanted)
 {
@@ -35,22 +36,95 @@ static const char *priority(const char *wanted)
     return e && strcmp(e, "1") == 0 && wanted && strstr(wanted, "PSK") ? PLAIN_PSK : wanted;
 }
 
-int gnutls_priority_init(void **cache, const char *priorities, const char **err_pos);
-int gnutls_priority_init(void **cache, const char *priorities, const char **err_pos)
+int gnutls_priority_init(gnutls_priority_t *cache, const char *priorities, const char **err_pos)
 {
-    int (*real)(void **, const char *, const char **) =
-        (int (*)(void **, const char *, const char **))dlsym(RTLD_NEXT, "gnutls_priority_init");
+    int (*real)(gnutls_priority_t *, const char *, const char **) =
+        (int (*)(gnutls_priority_t *, const char *, const char **))dlsym(RTLD_NEXT,
+                                                                         "gnutls_priority_init");
     return real(cache, priority(priorities), err_pos);
 }
 
-int gnutls_priority_set_direct(void *session, const char *priorities, const char **err_pos);
-int gnutls_priority_set_direct(void *session, const char *priorities, const char **err_pos)
+int gnutls_priority_set_direct(gnutls_session_t session, const char *priorities,
+                               const char **err_pos)
 {
-    int (*real)(void *, const char *, const char **) =
-        (int (*)(void *, const char *, const char **))dlsym(RTLD_NEXT,
-                                                            "gnutls_priority_set_direct");
+    int (*real)(gnutls_session_t, const char *, const char **) =
+        (int (*)(gnutls_session_t, const char *, const char **))dlsym(
+            RTLD_NEXT, "gnutls_priority_set_direct");
     return real(session, priority(priorities), err_pos);
 }
+
+/* ---- DTLS flights in one datagram ----
+ *
+ * libcoap 4.3.1 gives GnuTLS a push function and no vectored one, so every
+ * record of a handshake flight goes in a datagram of its own
+ * (ClientKeyExchange, ChangeCipherSpec, Finished: 3 sendto where 1 does).
+ * As in runtime/coap.c (the server does the same): libcoap's call to
+ * gnutls_transport_set_push_function lands here, and for libcoap's push a
+ * vectored push packs the records GnuTLS flushes together into datagrams
+ * of at most FLIGHT_MAX bytes.  A load-generator cost: fewer syscalls per
+ * handshake on the cores it shares with the server. */
+
+#ifndef LODESTAR_NO_GNUTLS_TWEAKS   /* -D...: libcoap's own transport, to measure against */
+#define FLIGHT_MAX 1280
+
+typedef ssize_t flight_push_fn(gnutls_transport_ptr_t, const void *, size_t);
+static flight_push_fn *flight_coap_push;
+
+static ssize_t flight_send(gnutls_transport_ptr_t ptr, const void *data, size_t len,
+                           ssize_t *sent)
+{
+    ssize_t r = flight_coap_push(ptr, data, len);
+    if (r > 0)
+        *sent += r;
+    return r;
+}
+
+static ssize_t flight_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
+{
+    uint8_t buf[FLIGHT_MAX];
+    size_t fill = 0;
+    ssize_t sent = 0, r = 1;
+    for (int i = 0; i < n && r > 0; i++) {
+        if (fill && fill + iov[i].iov_len > sizeof buf) {
+            r = flight_send(ptr, buf, fill, &sent);
+            fill = 0;
+        }
+        if (r > 0 && iov[i].iov_len > sizeof buf) {
+            r = flight_send(ptr, iov[i].iov_base, iov[i].iov_len, &sent);
+        } else if (r > 0) {
+            memcpy(buf + fill, iov[i].iov_base, iov[i].iov_len);
+            fill += iov[i].iov_len;
+        }
+    }
+    if (fill && r > 0)
+        r = flight_send(ptr, buf, fill, &sent);
+    return sent > 0 ? sent : r > 0 ? 0 : r;
+}
+
+void gnutls_transport_set_push_function(gnutls_session_t session, gnutls_push_func push_func)
+{
+    static void (*real)(gnutls_session_t, gnutls_push_func);
+    void (*set)(gnutls_session_t, gnutls_push_func) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+    if (!set) {
+        set = (void (*)(gnutls_session_t, gnutls_push_func))dlsym(
+            RTLD_NEXT, "gnutls_transport_set_push_function");
+        __atomic_store_n(&real, set, __ATOMIC_RELEASE);
+    }
+    set(session, push_func);
+    flight_push_fn *fn = (flight_push_fn *)push_func, *none = NULL;
+    Dl_info info;
+    if (!fn)
+        return;
+    if (fn != __atomic_load_n(&flight_coap_push, __ATOMIC_ACQUIRE) &&
+        (!dladdr((void *)fn, &info) || !info.dli_fname ||
+         !strstr(info.dli_fname, "libcoap")))
+        return;
+    __atomic_compare_exchange_n(&flight_coap_push, &none, fn, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&flight_coap_push, __ATOMIC_ACQUIRE) == fn)
+        gnutls_transport_set_vec_push_function(session, flight_vec_push);
+}
+#endif
 
 /* ---- more than FD_SETSIZE sessions ----
  *
@@ -80,9 +154,10 @@ int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
            struct timeval *timeout)
 {
     if (nfds <= FD_SETSIZE) {
-        int (*real)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
-            (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))dlsym(RTLD_NEXT,
-                                                                                "select");
+        static int (*real)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+        if (!real)      /* once: libcoap selects several times per handshake */
+            real = (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))dlsym(
+                RTLD_NEXT, "select");
         return real(nfds, readfds, writefds, exceptfds, timeout);
     }
     struct pollfd pfd = { .fd = nfds - 1,

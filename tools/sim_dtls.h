@@ -8,8 +8,15 @@
  * TLS_PSK_WITH_AES_128_CCM_8, the LwM2M mandatory suite, instead of
  * libcoap 4.3.1's ECDHE-PSK first (two P-256 operations per side and
  * handshake).  libcoap calls gnutls_priority_init / _set_direct with a
- * fixed string; this library interposes both and swaps the string.  A
+ * fixed string; this library interposes both and swaps the string (before
+ * 2026-11-24 the swapped string still allowed every PSK cipher, and
+ * TLS_PSK_WITH_AES_256_GCM_SHA384 came first: bench/results/dtls.md).  A
  * load-generator-only device.
+ *
+ * It also packs a handshake flight's records into one datagram (libcoap
+ * sets only a one-datagram-per-record push function; runtime/coap.c does
+ * the same for the server).  Built with -DLODESTAR_NO_GNUTLS_TWEAKS, the
+ * packing is left out (libcoap's own transport, to measure against).
  *
  * libcoap 4.3.1 polls a handshaking session's socket with select(), which
  * cannot take a descriptor >= FD_SETSIZE (1024): this library interposes

@@ -214,6 +214,18 @@ static void report_json(struct sim_stats *s, const struct sim_stats_run *run, FI
     json_object_set_new(root, "failures", json_integer((json_int_t)failed));
     json_object_set_new(root, "operations_per_s",
                         json_real(run->elapsed_s > 0 ? (double)ok / run->elapsed_s : 0));
+    if (run->cycling) {
+        json_t *cy = json_pack("{s:i,s:I}", "per_client", (int)run->cycles, "registers",
+                               (json_int_t)s->ops[SIM_OP_REGISTER].ok);
+        double w = run->steady_to_s - run->steady_from_s;
+        if (w > 0)
+            json_object_set_new(cy, "steady",
+                                json_pack("{s:f,s:f,s:I,s:f}", "from_s", run->steady_from_s,
+                                          "to_s", run->steady_to_s, "registers",
+                                          (json_int_t)run->steady_registers, "per_s",
+                                          (double)run->steady_registers / w));
+        json_object_set_new(root, "cycles", cy);
+    }
     json_object_set_new(root, "failures_by_cause", fails);
     json_object_set_new(root, "ops", ops);
     json_object_set_new(root, "served", served);
@@ -248,6 +260,12 @@ static void report_text(struct sim_stats *s, const struct sim_stats_run *run, FI
                 pct_ms(o, 0.9), pct_ms(o, 0.99), pct_ms(o, 1.0),
                 (unsigned long long)o->retransmits);
     }
+    double w = run->steady_to_s - run->steady_from_s;
+    if (run->cycling && w > 0)
+        fprintf(f, "cycles: steady window %.2f-%.2f s: %llu registers, %.0f/s\n",
+                run->steady_from_s, run->steady_to_s,
+                (unsigned long long)run->steady_registers,
+                (double)run->steady_registers / w);
     for (size_t i = 0; i < s->ncauses; i++)
         fprintf(f, "failure %s: %llu\n", s->causes[i].name, (unsigned long long)s->causes[i].n);
     fprintf(f, "served:");

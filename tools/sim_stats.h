@@ -67,6 +67,10 @@ struct sim_stats_run {
     unsigned launched;
     double elapsed_s;
     const char *prefix;
+    bool cycling;               /* --cycles: report the steady window */
+    unsigned cycles;            /* per client; 0 = until the end */
+    double steady_from_s, steady_to_s;   /* since the start; to <= from: no window */
+    uint64_t steady_registers;  /* Registers acknowledged inside it */
 };
 
 /* The final report: text, or one JSON object with json. */

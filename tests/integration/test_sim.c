@@ -18,7 +18,9 @@
  * write of /5/0/0 read back; the production-line bootstrap over DTLS-PSK
  * (--factory-csv, a template with "credentials": "issue") then DTLS
  * registration with the issued keys; queue mode that sleeps, with a
- * command queued while asleep and delivered at the wake.
+ * command queued while asleep and delivered at the wake; --cycles (DTLS
+ * devices reconnecting: a full handshake per Register, sessions closed and
+ * freed).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -503,6 +505,93 @@ START_TEST(dtls_factory_mixed)
 }
 END_TEST
 
+/* The value of the metric line "name value" in GET /metrics; -1 when absent. */
+static long long metric(const struct fixture *f, const char *name)
+{
+    char *got;
+    int st = api(f, "GET", "/metrics", NULL, &got);
+    ck_assert_msg(st == 200, "GET /metrics: %d", st);
+    long long v = -1;
+    size_t n = strlen(name);
+    for (const char *line = got; line && *line;) {
+        if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+            v = atoll(line + n + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(got);
+    return v;
+}
+
+/* Polls lodestar_coap_sessions until it is 0 (closed sessions freed). */
+static long long sessions_left(const struct fixture *f)
+{
+    int64_t deadline = harness_now_ms() + 10000;
+    long long n;
+    while ((n = metric(f, "lodestar_coap_sessions")) != 0 && harness_now_ms() < deadline)
+        usleep(50000);
+    return n;
+}
+
+/*
+ * --cycles, devices that reboot or reconnect: 10 DTLS-PSK clients, 4 in
+ * flight, 3 cycles each of a new session (a full handshake), Register and
+ * the session closed with close_notify; then 2 more cycles each with a
+ * De-register.  Every Register is a handshake of its own (the server counts
+ * a handshake when its PSK lookup accepted the identity, so a resumed
+ * session would not count), every session was closed by its device and
+ * freed by the server (none left), the database holds one registration per
+ * device after the reconnects and none after the De-registers, and the
+ * report's steady window counts Registers.
+ */
+START_TEST(cycles_dtls_reconnect)
+{
+    struct fixture f;
+    start(&f);
+    char sv[160], csv[128];
+    snprintf(sv, sizeof sv, "coaps://%s", f.srv.coaps);
+    factory_csv(&f, 10, NULL, sv, csv, sizeof csv);
+    const char *extra[] = { "--server", sv, "--psk-csv", csv, "--cycles", "3", "--window", "4",
+                            "--warmup", "0", NULL };
+    json_t *r;
+    int st = run_sim(&f, extra, &r, NULL);
+    ck_assert_ptr_nonnull(r);
+    char *text = json_dumps(r, JSON_COMPACT);
+    ck_assert_msg(st == 0 && json_integer_value(json_object_get(r, "failures")) == 0, "%s", text);
+    free(text);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "launched")), 10);
+    ck_assert_int_eq(op_field(r, "register", "ok"), 30);
+    json_t *cy = json_object_get(r, "cycles"), *steady = json_object_get(cy, "steady");
+    ck_assert_int_eq(json_integer_value(json_object_get(cy, "registers")), 30);
+    ck_assert_int_eq(json_integer_value(json_object_get(cy, "per_client")), 3);
+    ck_assert_ptr_nonnull(steady);
+    ck_assert_int_gt(json_integer_value(json_object_get(steady, "registers")), 0);
+    ck_assert(json_real_value(json_object_get(steady, "per_s")) > 0);
+    json_decref(r);
+    ck_assert_int_eq(registrations(&f), 10);
+    ck_assert_int_eq(metric(&f, "lodestar_dtls_handshakes_total{result=\"ok\"}"), 30);
+    ck_assert_int_eq(metric(&f, "lodestar_dtls_closed_total"), 30);
+    ck_assert_int_eq(sessions_left(&f), 0);
+
+    const char *dereg[] = { "--server", sv, "--psk-csv", csv, "--cycles", "2", "--deregister",
+                            NULL };
+    st = run_sim(&f, dereg, &r, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(op_field(r, "register", "ok"), 20);
+    ck_assert_int_eq(op_field(r, "deregister", "ok"), 20);
+    json_decref(r);
+    ck_assert_int_eq(registrations(&f), 0);
+    ck_assert_int_eq(metric(&f, "lodestar_dtls_handshakes_total{result=\"ok\"}"), 50);
+    ck_assert_int_eq(metric(&f, "lodestar_dtls_closed_total"), 50);
+    ck_assert_int_eq(sessions_left(&f), 0);
+    unlink(csv);
+    stop(&f);
+}
+END_TEST
+
 /*
  * Queue mode that sleeps: 5 clients awake 1.5 s after they last sent
  * anything, then asleep 2 s, waking with an Update (the server's window:
@@ -840,6 +929,10 @@ START_TEST(bad_usage)
         { "--server", "coaps://127.0.0.1:5684", NULL },           /* no --psk-csv */
         { "--server", "coaps://127.0.0.1:5684", "--psk-csv", "/nonexistent/batch.csv" },
         { "--queue", "--awake", "0", NULL },
+        { "--cycles", "2", "--scenario", "send" },
+        { "--cycles", "0", NULL },                                /* until when? */
+        { "--warmup", "1", NULL },                                /* without --cycles */
+        { "--cycles", "2", "--warmup", "-1" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *extra[6] = { bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL };
@@ -878,6 +971,7 @@ static Suite *suite(void)
     ADD(tc, device_operations);
     ADD(tc, device_operations_dtls);
     ADD(tc, dtls_factory_mixed);
+    ADD(tc, cycles_dtls_reconnect);
     ADD(tc, queue_mode_sleeps);
     ADD(tc, bootstrap_scenario);
     ADD(tc, bootstrap_factory_dtls);
