@@ -15,27 +15,47 @@
  *
  * DURABILITY.  A change is committed before its answer leaves.  A handler
  * validates the request, queues the change on the store worker (which
- * batches concurrent changes into one transaction) and registers the
- * request with libcoap's async support (coap_register_async, delay 0 =
- * until triggered): libcoap answers the CON with an empty ACK at once, so
- * the device stops retransmitting, and keeps a copy of the request.  When
- * the worker's completion arrives on the loop thread, the registry is
- * updated and the async is triggered; libcoap calls the handler again with
- * the copy, which now answers with a separate (CON) response.  While the
- * async is pending, libcoap itself re-ACKs retransmissions of the request
- * without calling the handler, so a duplicate CON cannot queue a second
- * change.  A duplicate that arrives after the answer is recognised by the
- * Register's token (same session, same token: same answer, nothing stored).
+ * batches concurrent changes into one transaction) and parks the request
+ * (server/parked.h): it returns without a code, and the answer is built
+ * and sent here when the worker's completion arrives on the loop thread,
+ * after the registry is updated.  For a CON the ACK waits for that answer,
+ * which rides on it (a piggy-backed response, RFC 7252 5.2.1): the commit
+ * takes milliseconds, the device retransmits only after ACK_TIMEOUT (2 s).
+ * If the commit takes longer than a second (a slow or absent database), an
+ * empty ACK goes out first and the answer follows as a separate CON
+ * response (5.2.2); a NON is answered with a NON.  While a request is
+ * parked, a retransmission of it (same session, same token) is found in
+ * the parked table and queues nothing: it gets nothing while the ACK is
+ * deferred, the empty ACK again after.  A duplicate that arrives after the
+ * answer is recognised by the Register's token (same session, same token:
+ * same answer, nothing stored).  A session that is no longer established
+ * when the commit arrives (a DTLS session closed meanwhile) gets no
+ * answer: the op is freed (sending on it would start a DTLS client
+ * handshake towards the device; test_psk_closed_while_pending).
  *
- * Cost versus the alternative.  The separate response costs two extra
- * datagrams per exchange (the empty ACK, and the device's ACK of our CON
- * answer).  The alternative, answering inline, needs the commit inside the
- * handler: one synchronous commit per request on the loop thread, which
- * batches nothing -- a local commit is ~0.1-1 ms (more with fsync), i.e. at
- * most a few thousand registrations/s, all CoAP traffic stalled meanwhile,
- * and a database outage would freeze the loop.  With the worker the loop
- * never waits on Postgres and a storm costs one commit per batch.  Measured
- * figures are in bench/results/registration.md.
+ * Why not libcoap's async API (coap_register_async + coap_async_trigger),
+ * which this used before: libcoap 4.3.1 keeps asyncs in one linked list
+ * per context, walked by coap_find_async (on every request, by
+ * handle_request itself), coap_register_async, coap_free_async and
+ * coap_check_async (on every I/O pass); with the ~512 Registers a storm
+ * keeps parked that was 18 % of the server's CPU (coap_find_async 15 %,
+ * coap_register_async 3.5 %), plus one extra coap_io_process per store
+ * round to fire the triggered asyncs.  The parked table is a hash, and the
+ * answer leaves straight from the completion.  And an async always sends
+ * the empty ACK at once, so each answer was a separate CON: four datagrams
+ * per exchange (the request, the empty ACK, the CON answer, the device's
+ * ACK of it) and a CON in libcoap's retransmission queue (a sorted list,
+ * walked on every insert and ACK), where the piggy-backed answer takes two
+ * datagrams and no queue.  Measured on the registration storm: server CPU
+ * per registration 40 us (async) -> 29 (parked, separate) -> 20 (parked,
+ * piggy-backed); bench/results/registration.md.
+ *
+ * The alternative, answering inline, needs the commit inside the handler:
+ * one synchronous commit per request on the loop thread, which batches
+ * nothing -- a local commit is ~0.1-1 ms (more with fsync), i.e. at most a
+ * few thousand registrations/s, all CoAP traffic stalled meanwhile, and a
+ * database outage would freeze the loop.  With the worker the loop never
+ * waits on Postgres and a storm costs one commit per batch.
  *
  * UPDATE FROM A NEW ADDRESS.  Core TS 1.2 and Transport TS 1.2 (queue
  * mode, section 6.5) make the Update the way a client tells the server it
@@ -75,6 +95,7 @@
 #include "server/credlookup.h"
 #include "server/devops.h"
 #include "server/observe.h"
+#include "server/parked.h"
 #include "server/registration_params.h"
 #include "server/registry.h"
 #include "store/commands.h"
@@ -90,6 +111,8 @@ enum op_kind { OP_REGISTER, OP_UPDATE, OP_DEREGISTER };
 struct op {
     struct server_registration *g;
     struct op *prev, *next;          /* g->ops */
+    struct server_parked_entry pk;   /* in g->parked while waiting for its commit */
+    bool con;                        /* the request was CON: answer CON */
     enum op_kind kind;
     coap_session_t *session;         /* referenced until answered or freed */
     uint8_t token[8];
@@ -101,15 +124,7 @@ struct op {
     char address[RUNTIME_ADDR_STR_MAX];
     int64_t now_ms;                  /* wall clock of the request */
     bool nosec_new;                  /* REGISTER: counted in g->nosec_pending */
-    bool done;                       /* completion arrived */
-    coap_pdu_code_t code;            /* the answer, once done */
-};
-
-/* An async entry answered inside a handler, freed after coap_io_process. */
-struct finished {
-    coap_session_t *session;         /* referenced */
-    uint8_t token[8];
-    size_t token_len;
+    coap_pdu_code_t code;            /* the answer, once committed */
 };
 
 struct server_registration {
@@ -126,8 +141,7 @@ struct server_registration {
                                           restarted instance's registrations */
     char instance_id[64];
     struct op *ops;                    /* waiting for commit or answer */
-    struct finished *fin;
-    size_t n_fin, cap_fin;
+    struct server_parked parked;       /* parked requests by (session, token) */
     struct server_registration_stats st; /* read by other threads: atomics */
     /* Issue 10 (abuse): NoSec Register rate per address, NoSec cap. */
     struct runtime_ratelimit *limit;   /* NULL = no limit */
@@ -181,6 +195,7 @@ static struct op *op_new(struct server_registration *g, enum op_kind kind,
 static void op_free(struct op *o)
 {
     struct server_registration *g = o->g;
+    server_parked_del(&g->parked, &o->pk);
     if (o->prev)
         o->prev->next = o->next;
     else
@@ -194,12 +209,6 @@ static void op_free(struct op *o)
     free(o->objects_json);
     coap_session_release(o->session);
     free(o);
-}
-
-static coap_async_t *op_async(const struct op *o)
-{
-    coap_bin_const_t tok = { o->token_len, o->token };
-    return coap_find_async(o->session, tok);
 }
 
 /* ---- applying commits to the registry ---- */
@@ -282,6 +291,8 @@ static void apply_deregister(struct server_registration *g, struct op *o)
     count_changed(g);
 }
 
+static void answer(struct server_registration *g, struct op *o);
+
 /* Store worker completion, on the loop thread. */
 static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
 {
@@ -305,50 +316,7 @@ static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
     } else {
         apply_deregister(g, o);
     }
-    o->done = true;
-    coap_async_t *a = op_async(o);
-    if (!a) {       /* the session went away with its async state */
-        op_free(o);
-        return;
-    }
-    coap_async_trigger(a);
-    runtime_coap_kick(g->coap);
-}
-
-/* ---- answering ---- */
-
-static void remember_finished(struct server_registration *g, coap_session_t *s,
-                              const coap_pdu_t *req)
-{
-    if (g->n_fin == g->cap_fin) {
-        size_t cap = g->cap_fin ? g->cap_fin * 2 : 64;
-        struct finished *f = realloc(g->fin, cap * sizeof *f);
-        if (!f)
-            return;   /* libcoap frees it with the session at worst */
-        g->fin = f;
-        g->cap_fin = cap;
-    }
-    struct finished *f = &g->fin[g->n_fin++];
-    coap_bin_const_t tok = coap_pdu_get_token(req);
-    f->session = coap_session_reference(s);
-    f->token_len = tok.length <= sizeof f->token ? tok.length : sizeof f->token;
-    memcpy(f->token, tok.s, f->token_len);
-}
-
-/* After coap_io_process: free the async entries answered during it (not
- * inside the handler, which libcoap is still running for that entry). */
-static void after_io(void *arg)
-{
-    struct server_registration *g = arg;
-    for (size_t i = 0; i < g->n_fin; i++) {
-        struct finished *f = &g->fin[i];
-        coap_bin_const_t tok = { f->token_len, f->token };
-        coap_async_t *a = coap_find_async(f->session, tok);
-        if (a)
-            coap_free_async(f->session, a);
-        coap_session_release(f->session);
-    }
-    g->n_fin = 0;
+    answer(g, o);
 }
 
 static void set_location(coap_pdu_t *resp, const char *id)
@@ -366,27 +334,30 @@ static void refuse(struct server_registration *g, coap_pdu_t *resp, coap_pdu_cod
                 code & 0x1f, why);
 }
 
-/* The handler's second call, for a request registered as async: answer it
- * if its commit arrived.  Returns true when the request was async. */
-static bool answer_async(struct server_registration *g, coap_session_t *s,
-                         const coap_pdu_t *req, coap_pdu_t *resp)
+/* The answer to a parked request, once its commit (or its failure)
+ * arrived: piggy-backed on the deferred ACK, or separate; on the loop
+ * thread, outside libcoap's callbacks, so coap_send may run here.  Frees
+ * o. */
+static void answer(struct server_registration *g, struct op *o)
 {
-    coap_bin_const_t tok = coap_pdu_get_token(req);
-    coap_async_t *a = coap_find_async(s, tok);
-    if (!a)
-        return false;
-    struct op *o = coap_async_get_app_data(a);
-    if (!o || !o->done)
-        return true;     /* not ours or not committed: libcoap ACKed it */
-    runtime_coap_set_code(resp, o->code);
+    coap_pdu_t *pdu = server_parked_answer_new(&o->pk, o->session, o->con);
+    server_parked_del(&g->parked, &o->pk);
+    if (!pdu) {
+        /* The session is gone (a DTLS session closed while the commit was
+         * written), or out of memory: a retransmission then is handled as
+         * a new request (idempotent, see the header comment). */
+        op_free(o);
+        return;
+    }
+    runtime_coap_set_code(pdu, o->code);
     if (o->code == COAP_RESPONSE_CODE_CREATED)
-        set_location(resp, o->id);
+        set_location(pdu, o->id);
     else if (COAP_RESPONSE_CLASS(o->code) != 2)
         STAT_INC(g, refused);
-    coap_async_set_app_data(a, NULL);
-    remember_finished(g, s, req);
+    runtime_coap_answered(g->coap, o->session, pdu);
+    if (coap_send(o->session, pdu) == COAP_INVALID_MID)
+        ls_log_debug("answer_not_sent", "id=%s", o->id);
     op_free(o);
-    return true;
 }
 
 /* Queues o's change and parks the request until the commit.  On failure
@@ -405,14 +376,14 @@ static void park(struct server_registration *g, struct op *o, enum ls_rc queued,
         op_free(o);
         return;
     }
-    /* Never fails here: a pending async for this token would have been
-     * answered by answer_async. */
-    coap_async_t *a = coap_register_async(o->session, req, 0);
-    if (a)
-        coap_async_set_app_data(a, o);
-    /* Without an async the commit still completes; on_committed then finds
-     * no async and frees o, and the device's retransmission is handled as
-     * a new request (idempotent, see the header comment). */
+    o->con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
+    /* Out of memory here: the commit still completes and is answered; a
+     * retransmission meanwhile is then handled as a new request
+     * (idempotent, see the header comment). */
+    server_parked_add(&g->parked, &o->pk, o->session, o->token, o->token_len);
+    /* The code stays empty: the ACK waits for the answer (or, when that
+     * cannot be, libcoap sends the empty ACK now). */
+    server_parked_defer_ack(&g->parked, &o->pk, o->session, req, resp);
 }
 
 /* ---- request parsing ---- */
@@ -772,7 +743,7 @@ static void do_register(struct server_registration *g, coap_session_t *s, const 
     char alt_path[256], formats[128] = "[]", *objects = NULL, *identity = NULL;
     const char *security, *cn;
     coap_pdu_code_t denied;
-    if (answer_async(g, s, req, resp))
+    if (server_parked_again(&g->parked, s, req, resp))
         return;
     enum ls_rc rc = parse_query(REGISTRATION_REGISTER, req, &p, &err);
     if (rc == LS_OK)
@@ -920,7 +891,7 @@ static void do_deregister(struct server_registration *g, struct server_reg *reg,
 static void do_location(struct server_registration *g, coap_session_t *s, const coap_pdu_t *req,
                         coap_pdu_t *resp)
 {
-    if (answer_async(g, s, req, resp))
+    if (server_parked_again(&g->parked, s, req, resp))
         return;
     struct server_reg *reg = target(g, s, req);
     if (!reg) {
@@ -994,6 +965,7 @@ struct server_registration *server_registration_new(const struct server_registra
         return NULL;
     }
     g->loop = o->loop;
+    server_parked_set_loop(&g->parked, g->loop);
     g->worker = o->worker;
     snprintf(g->instance_id, sizeof g->instance_id, "%s", o->instance_id ? o->instance_id : "");
     /* Port 0 picks a new port per start: no address to recognise. */
@@ -1020,15 +992,9 @@ void server_registration_free(struct server_registration *g)
 {
     if (!g)
         return;
-    while (g->ops) {
-        struct op *o = g->ops;
-        coap_async_t *a = op_async(o);
-        if (a)
-            coap_free_async(o->session, a);
-        op_free(o);
-    }
-    after_io(g);
-    free(g->fin);
+    while (g->ops)
+        op_free(g->ops);
+    server_parked_free(&g->parked);
     server_registry_free(g->registry);
     runtime_credcache_free(g->creds);
     runtime_ratelimit_free(g->limit);
@@ -1054,7 +1020,6 @@ enum ls_rc server_registration_attach(struct server_registration *g, struct runt
     coap_register_request_handler(loc, COAP_REQUEST_POST, hnd_location);
     coap_register_request_handler(loc, COAP_REQUEST_DELETE, hnd_location);
     coap_add_resource(ctx, loc);
-    runtime_coap_set_after_io(coap, after_io, g);
     return LS_OK;
 }
 

@@ -2,27 +2,29 @@
  * server/send.c -- the LwM2M Send operation (send.h)
  *
  * Same durability scheme as server/registration.c: the handler validates,
- * queues the telemetry on the store worker and parks the request with
- * coap_register_async (libcoap ACKs the CON at once and re-ACKs its
- * retransmissions without calling us); the commit's completion triggers the
- * async, libcoap calls the handler again with the request's copy, and that
- * call answers 2.04 (or 5.03) as a separate response.  The answered async
- * entry is freed from a loop post, outside libcoap's handler.
+ * queues the telemetry on the store worker and parks the request
+ * (server/parked.h): it returns without a code, and the commit's
+ * completion sends the answer, 2.04 (or 5.03), straight from the loop
+ * thread: piggy-backed on the CON's ACK, which waits for it, or after a
+ * second as a separate response (NON for a NON).  A retransmission while
+ * parked (same session and token) is not stored again.  (This used
+ * libcoap's async API before, whose per-context list libcoap 4.3.1 walks
+ * on every request: see server/registration.c.)
  *
  * Tokens.  Wakaama sends Send with a zero-length token (captures:
- * wakaama-1.1/47).  libcoap keys async state by (session, token), so a
- * second zero-token Send of one device while the first waits for its
- * commit (a few ms) is ACKed by libcoap and dropped; the device then sees
- * no separate response and retries, as for a lost answer.  Devices send
- * one at a time in practice (Wakaama waits for the answer).
+ * wakaama-1.1/47).  Parked requests are keyed by (session, token), as
+ * libcoap's async state was, so a second zero-token Send of one device
+ * while the first waits for its commit (a few ms) is taken for its
+ * retransmission and dropped; the device then sees no answer and retries,
+ * as for a lost one.  Devices send one at a time in practice (Wakaama waits for the
+ * answer).
  *
  * Duplicates.  libcoap 4.3.1 does not deduplicate incoming requests: a
  * retransmission (same MID and token, RFC 7252 4.5) that arrives after the
- * async entry is gone runs the handler again.  Each stored Send is
- * remembered for EXCHANGE_LIFETIME, keyed by (registration, MID, token);
+ * answer runs the handler again.  Each stored Send is remembered for
+ * EXCHANGE_LIFETIME, keyed by (registration, MID, token);
  * a duplicate gets the original's code without being stored again, or an
- * empty ACK while the commit is still pending (the separate response
- * follows).  The table holds the last SEEN_PER_PEER Sends of each
+ * empty ACK while the commit is still pending (the answer follows).  The table holds the last SEEN_PER_PEER Sends of each
  * registration (a device has one CON in flight, RFC 7252 4.7, so its
  * retransmission comes before its next Send) in a hash of registrations
  * that doubles up to SEEN_PEERS_MAX; beyond that, a crowded probe window
@@ -43,6 +45,7 @@
 #include "runtime/log.h"
 #include "runtime/loop.h"
 #include "server/ingest.h"
+#include "server/parked.h"
 #include "server/registry.h"
 
 #define EXCHANGE_LIFETIME_MS 247000     /* RFC 7252 4.8.2 */
@@ -79,11 +82,12 @@ struct peer {
 struct op {
     struct server_send *owner;
     struct op *prev, *next;          /* owner->ops */
+    struct server_parked_entry pk;   /* in owner->parked until the commit */
     coap_session_t *session;         /* referenced */
     uint8_t token[8];
     size_t token_len;
-    bool done;                       /* the commit's completion arrived */
-    coap_pdu_code_t code;            /* the answer, once done */
+    bool con;                        /* the request was CON: answer CON */
+    coap_pdu_code_t code;            /* the answer, once committed */
     struct msg_key key;              /* of the request that made it */
 };
 
@@ -98,6 +102,7 @@ struct server_send {
     server_send_identity_fn *identities;
     void *identities_arg;
     struct op *ops;
+    struct server_parked parked;     /* parked requests by (session, token) */
     struct peer *peers;              /* npeers slots */
     size_t npeers;
     uint64_t stored, refused;        /* atomics */
@@ -256,6 +261,7 @@ static struct op *op_new(struct server_send *g, coap_session_t *s, const coap_pd
 static void op_free(struct op *o)
 {
     struct server_send *g = o->owner;
+    server_parked_del(&g->parked, &o->pk);
     if (o->prev)
         o->prev->next = o->next;
     else
@@ -266,12 +272,6 @@ static void op_free(struct op *o)
     free(o);
 }
 
-static coap_async_t *op_async(const struct op *o)
-{
-    coap_bin_const_t tok = { o->token_len, o->token };
-    return coap_find_async(o->session, tok);
-}
-
 static void refuse(struct server_send *g, coap_pdu_t *resp, coap_pdu_code_t code,
                    const char *why)
 {
@@ -280,83 +280,40 @@ static void refuse(struct server_send *g, coap_pdu_t *resp, coap_pdu_code_t code
     ls_log_info("send_refused", "code=%d.%02d reason=\"%s\"", code >> 5, code & 0x1f, why);
 }
 
+/* The answer (piggy-backed or separate), once the commit (or its failure) arrived; on the
+ * loop thread, outside libcoap's callbacks.  Frees o. */
+static void answer(struct server_send *g, struct op *o)
+{
+    coap_pdu_t *pdu = server_parked_answer_new(&o->pk, o->session, o->con);
+    server_parked_del(&g->parked, &o->pk);
+    if (!pdu) {
+        /* The session is gone or out of memory: a retransmission gets the
+         * code from the seen table. */
+        op_free(o);
+        return;
+    }
+    runtime_coap_set_code(pdu, o->code);
+    if (o->code == COAP_RESPONSE_CODE_CHANGED)
+        __atomic_add_fetch(&g->stored, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&g->refused, 1, __ATOMIC_RELAXED);
+    runtime_coap_answered(g->coap, o->session, pdu);
+    if (coap_send(o->session, pdu) == COAP_INVALID_MID)
+        ls_log_debug("send_answer_not_sent", "registration=%s", o->key.reg);
+    op_free(o);
+}
+
 /* Store worker completion, on the loop thread. */
 static void on_committed(void *arg, enum ls_rc rc, const struct ls_error *err)
 {
     struct op *o = arg;
-    o->done = true;
     o->code = rc == LS_OK ? COAP_RESPONSE_CODE_CHANGED : runtime_coap_code(rc);
     if (rc != LS_OK)
         ls_log_warn("send_not_stored", "error=\"%s\"", err ? err->msg : ls_rc_name(rc));
     struct seen *e = send_seen_find(o->owner, &o->key);
     if (e)
         e->code = o->code;
-    coap_async_t *a = op_async(o);
-    if (!a) {          /* the session went away with its async state */
-        op_free(o);
-        return;
-    }
-    coap_async_trigger(a);
-    runtime_coap_kick(o->owner->coap);
-}
-
-/* A loop post: frees an answered async entry outside libcoap's handler. */
-struct answered {
-    coap_session_t *session;         /* referenced */
-    uint8_t token[8];
-    size_t token_len;
-};
-
-static void free_answered(struct runtime_loop *loop, void *arg)
-{
-    (void)loop;
-    struct answered *a = arg;
-    coap_bin_const_t tok = { a->token_len, a->token };
-    coap_async_t *as = coap_find_async(a->session, tok);
-    if (as && !coap_async_get_app_data(as))
-        coap_free_async(a->session, as);
-    coap_session_release(a->session);
-    free(a);
-}
-
-static void later_free(struct server_send *g, const struct op *o)
-{
-    struct answered *a = calloc(1, sizeof *a);
-    if (!a)
-        return;     /* freed with the session at worst */
-    a->session = coap_session_reference(o->session);
-    memcpy(a->token, o->token, o->token_len);
-    a->token_len = o->token_len;
-    if (runtime_loop_post(g->loop, free_answered, a, NULL) != LS_OK) {
-        coap_session_release(a->session);
-        free(a);
-    }
-}
-
-/* The handler's second call, for a parked request.  true when it was one. */
-static bool answer_async(struct server_send *g, coap_session_t *s, const coap_pdu_t *req,
-                         coap_pdu_t *resp)
-{
-    coap_bin_const_t tok = coap_pdu_get_token(req);
-    coap_async_t *a = coap_find_async(s, tok);
-    if (!a)
-        return false;
-    struct op *o = coap_async_get_app_data(a);
-    if (!o || !o->done)
-        return true;
-    /* The device's retransmission between the trigger and the async's
-     * firing (the async's copy has a MID of ours): answered, not freed. */
-    runtime_coap_set_code(resp, o->code);
-    if (coap_pdu_get_mid(req) == o->key.mid)
-        return true;
-    if (o->code == COAP_RESPONSE_CODE_CHANGED)
-        __atomic_add_fetch(&g->stored, 1, __ATOMIC_RELAXED);
-    else
-        __atomic_add_fetch(&g->refused, 1, __ATOMIC_RELAXED);
-    coap_async_set_app_data(a, NULL);
-    later_free(g, o);
-    op_free(o);
-    return true;
+    answer(o->owner, o);
 }
 
 static bool supported(unsigned format)
@@ -410,7 +367,7 @@ static void do_send(struct server_send *g, coap_session_t *s, const coap_pdu_t *
     struct ls_error err = { 0 };
     struct lwm2m_data d;
 
-    if (answer_async(g, s, req, resp))
+    if (server_parked_again(&g->parked, s, req, resp))
         return;
     struct server_reg *reg = sender(g, s);
     if (!reg) {
@@ -445,11 +402,13 @@ static void do_send(struct server_send *g, coap_session_t *s, const coap_pdu_t *
             op_free(o);
         return;
     }
-    coap_async_t *a = coap_register_async(o->session, req, 0);
-    if (a)
-        coap_async_set_app_data(a, o);
-    /* Without an async the commit still completes and frees o; the
-     * device's retransmission then gets the code from the seen table. */
+    o->con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
+    /* Out of memory here: the commit still completes and is answered; a
+     * retransmission meanwhile gets the seen table's empty ACK. */
+    server_parked_add(&g->parked, &o->pk, o->session, o->token, o->token_len);
+    /* The code stays empty: the ACK waits for the answer (or libcoap sends
+     * the empty ACK now). */
+    server_parked_defer_ack(&g->parked, &o->pk, o->session, req, resp);
 }
 
 static void hnd_send(coap_resource_t *res, coap_session_t *s, const coap_pdu_t *req,
@@ -477,6 +436,7 @@ struct server_send *server_send_new(struct runtime_loop *loop, struct store_work
         return NULL;
     }
     g->loop = loop;
+    server_parked_set_loop(&g->parked, loop);
     g->worker = w;
     g->registry = r;
     return g;
@@ -486,13 +446,9 @@ void server_send_free(struct server_send *g)
 {
     if (!g)
         return;
-    while (g->ops) {
-        struct op *o = g->ops;
-        coap_async_t *a = op_async(o);
-        if (a)
-            coap_free_async(o->session, a);
-        op_free(o);
-    }
+    while (g->ops)
+        op_free(g->ops);
+    server_parked_free(&g->parked);
     free(g->peers);
     free(g);
 }

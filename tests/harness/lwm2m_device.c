@@ -860,13 +860,14 @@ int harness_raw_exchange(int fd, const char *server, const uint8_t *dgram, size_
     int own = -1;
     memset(answer, 0, sizeof *answer);
     answer->code = -1;
+    answer->ack_ms = -1;
     if (!parse_addr(server, &dst) || !raw_decode(dgram, len, &req))
         return -1;
     if (fd < 0)
         fd = own = socket(dst.addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || sendto(fd, dgram, len, 0, &dst.addr.sa, dst.size) != (ssize_t)len)
         goto out;
-    int64_t deadline = dev_now_ms() + timeout_ms;
+    int64_t sent = dev_now_ms(), deadline = sent + timeout_ms;
     uint8_t buf[2048];
     while (answer->code < 0 && dev_now_ms() < deadline) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -876,8 +877,11 @@ int harness_raw_exchange(int fd, const char *server, const uint8_t *dgram, size_
         struct raw_msg m;
         if (n <= 0 || !raw_decode(buf, (size_t)n, &m))
             continue;
-        if (m.type == 2 && m.code == 0)
-            continue;    /* empty ACK: the answer comes separately */
+        if (m.type == 2 && m.code == 0) {   /* empty ACK: the answer comes separately */
+            if (m.mid == req.mid && answer->ack_ms < 0)
+                answer->ack_ms = dev_now_ms() - sent;
+            continue;
+        }
         if (m.token_len != req.token_len || memcmp(m.token, req.token, m.token_len) != 0)
             continue;
         if (m.type == 0) {   /* separate CON response: acknowledge it */

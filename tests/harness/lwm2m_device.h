@@ -461,6 +461,7 @@ long harness_capture_raw(const char *json_path, uint8_t *buf, size_t cap);
 struct harness_raw_answer {
     int code;              /* class*100+detail; -1: none before the deadline */
     bool separate;         /* came as a separate CON response (we ACKed it) */
+    int64_t ack_ms;        /* ms from sending to an empty ACK; -1: none came */
     char location[128];    /* Location-Path joined with '/' ("rd/abc") */
 };
 
