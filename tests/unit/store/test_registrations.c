@@ -979,7 +979,9 @@ static void kill_step(struct run_ctx *c)
 START_TEST(test_store_worker_session_killed_reconnects)
 {
     struct runtime_loop *loop = new_loop();
-    struct store_worker_options opts = { .shards = 1 };
+    /* The linger keeps the worker from trying the dead connection (and
+     * refusing, "database unavailable") before kill_step queued all ten. */
+    struct store_worker_options opts = { .shards = 1, .linger_ms = 200 };
     kill_w = start(loop, &opts);
     memset(kill_recs, 0, sizeof kill_recs);
     for (int i = 0; i < 10; i++) {
