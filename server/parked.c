@@ -1,10 +1,12 @@
 /*
- * server/parked.c -- requests parked until their separate response (parked.h)
+ * server/parked.c -- requests parked until their answer (parked.h)
  *
  * Chained hash on (session pointer, token bytes).  The buckets double when
  * the entries outnumber them, so chains stay about one long; a storm
  * parks a few hundred requests (the devices' window), so the table stays
- * at its first 1 024 buckets (8 KiB) in practice.
+ * at its first 1 024 buckets (8 KiB) in practice.  The entries whose ACK
+ * is deferred are also on a list in parking order, so the one-shot timer
+ * that sends the late empty ACKs only looks at the oldest.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -73,7 +75,8 @@ static void late_ack_fire(struct runtime_loop *loop, void *arg)
         struct ls_error err = { 0 };
         int64_t in = t->oldest->since_ms - due;
         if (runtime_loop_timer_start(loop, &t->late_ack, in, 0, &err) != LS_OK)
-            ls_log_warn("late_ack_timer", "error=\"%s\"", err.msg);  /* rearmed by the next deferral */
+            /* out of memory: the next deferral arms it again */
+            ls_log_warn("late_ack_timer", "error=\"%s\"", err.msg);
     }
 }
 
