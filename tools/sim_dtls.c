@@ -6,6 +6,8 @@
  */
 #include "tools/sim_dtls.h"
 
+#include "runtime/dtls_flight.h"
+
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <gnutls/gnutls.h>
@@ -53,78 +55,6 @@ int gnutls_priority_set_direct(gnutls_session_t session, const char *priorities,
     return real(session, priority(priorities), err_pos);
 }
 
-/* ---- DTLS flights in one datagram ----
- *
- * libcoap 4.3.1 gives GnuTLS a push function and no vectored one, so every
- * record of a handshake flight goes in a datagram of its own
- * (ClientKeyExchange, ChangeCipherSpec, Finished: 3 sendto where 1 does).
- * As in runtime/coap.c (the server does the same): libcoap's call to
- * gnutls_transport_set_push_function lands here, and for libcoap's push a
- * vectored push packs the records GnuTLS flushes together into datagrams
- * of at most FLIGHT_MAX bytes.  A load-generator cost: fewer syscalls per
- * handshake on the cores it shares with the server. */
-
-#ifndef LODESTAR_NO_GNUTLS_TWEAKS   /* -D...: libcoap's own transport, to measure against */
-#define FLIGHT_MAX 1280
-
-typedef ssize_t flight_push_fn(gnutls_transport_ptr_t, const void *, size_t);
-static flight_push_fn *flight_coap_push;
-
-static ssize_t flight_send(gnutls_transport_ptr_t ptr, const void *data, size_t len,
-                           ssize_t *sent)
-{
-    ssize_t r = flight_coap_push(ptr, data, len);
-    if (r > 0)
-        *sent += r;
-    return r;
-}
-
-static ssize_t flight_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
-{
-    uint8_t buf[FLIGHT_MAX];
-    size_t fill = 0;
-    ssize_t sent = 0, r = 1;
-    for (int i = 0; i < n && r > 0; i++) {
-        if (fill && fill + iov[i].iov_len > sizeof buf) {
-            r = flight_send(ptr, buf, fill, &sent);
-            fill = 0;
-        }
-        if (r > 0 && iov[i].iov_len > sizeof buf) {
-            r = flight_send(ptr, iov[i].iov_base, iov[i].iov_len, &sent);
-        } else if (r > 0) {
-            memcpy(buf + fill, iov[i].iov_base, iov[i].iov_len);
-            fill += iov[i].iov_len;
-        }
-    }
-    if (fill && r > 0)
-        r = flight_send(ptr, buf, fill, &sent);
-    return sent > 0 ? sent : r > 0 ? 0 : r;
-}
-
-void gnutls_transport_set_push_function(gnutls_session_t session, gnutls_push_func push_func)
-{
-    static void (*real)(gnutls_session_t, gnutls_push_func);
-    void (*set)(gnutls_session_t, gnutls_push_func) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
-    if (!set) {
-        set = (void (*)(gnutls_session_t, gnutls_push_func))dlsym(
-            RTLD_NEXT, "gnutls_transport_set_push_function");
-        __atomic_store_n(&real, set, __ATOMIC_RELEASE);
-    }
-    set(session, push_func);
-    flight_push_fn *fn = (flight_push_fn *)push_func, *none = NULL;
-    Dl_info info;
-    if (!fn)
-        return;
-    if (fn != __atomic_load_n(&flight_coap_push, __ATOMIC_ACQUIRE) &&
-        (!dladdr((void *)fn, &info) || !info.dli_fname ||
-         !strstr(info.dli_fname, "libcoap")))
-        return;
-    __atomic_compare_exchange_n(&flight_coap_push, &none, fn, false, __ATOMIC_ACQ_REL,
-                                __ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&flight_coap_push, __ATOMIC_ACQUIRE) == fn)
-        gnutls_transport_set_vec_push_function(session, flight_vec_push);
-}
-#endif
 
 /* ---- more than FD_SETSIZE sessions ----
  *
@@ -213,6 +143,7 @@ coap_session_t *sim_dtls_session(coap_context_t *ctx, const coap_address_t *loca
 {
     if (!identity)
         return coap_new_client_session(ctx, local, dst, COAP_PROTO_UDP);
+    runtime_dtls_flight_link();   /* flights in one datagram */
     coap_dtls_cpsk_t cpsk;
     memset(&cpsk, 0, sizeof cpsk);
     cpsk.version = COAP_DTLS_CPSK_SETUP_VERSION;

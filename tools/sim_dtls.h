@@ -13,10 +13,11 @@
  * TLS_PSK_WITH_AES_256_GCM_SHA384 came first: bench/results/dtls.md).  A
  * load-generator-only device.
  *
- * It also packs a handshake flight's records into one datagram (libcoap
- * sets only a one-datagram-per-record push function; runtime/coap.c does
- * the same for the server).  Built with -DLODESTAR_NO_GNUTLS_TWEAKS, the
- * packing is left out (libcoap's own transport, to measure against).
+ * Its sessions send a handshake flight's records in one datagram
+ * (runtime/dtls_flight.c, shared with the daemons: libcoap sets only a
+ * one-datagram-per-record push function).  Built with
+ * -DLODESTAR_NO_GNUTLS_TWEAKS, the packing is left out (libcoap's own
+ * transport, to measure against).
  *
  * libcoap 4.3.1 polls a handshaking session's socket with select(), which
  * cannot take a descriptor >= FD_SETSIZE (1024): this library interposes
