@@ -72,13 +72,15 @@ START_TEST(test_runtime_loop_timer_start_fires_in_order)
         { 'a', 40 }, { 'b', 10 }, { 'c', 25 }, { 'd', 10 }, { 'e', 0 }, { 'f', 0 },
     };
     struct tagged tg[6];
+    /* Delays count from the loop's clock (read at its last turn, not now):
+     * measured from a later reading, 40 ms could show as 39. */
+    int64_t t0 = runtime_loop_now_ms(loop);
     for (int i = 0; i < 6; i++) {
         tg[i].tag = plan[i].tag;
         tg[i].order = &order;
         runtime_loop_timer_init(&tg[i].t, on_tagged, &tg[i]);
         ck_assert_int_eq(runtime_loop_timer_start(loop, &tg[i].t, plan[i].delay, 0, NULL), LS_OK);
     }
-    int64_t t0 = runtime_clock_now_ms();
     run(loop);
     /* Equal delays keep start order (b before d: both 10 ms, e before f). */
     ck_assert_str_eq(order.seen, "efbdca");
